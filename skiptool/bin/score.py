@@ -1,0 +1,8 @@
+"""`skiptool score`: placeholder until its module lands."""
+
+import typer
+
+
+def score(args: list[str] = typer.Argument(None)) -> None:
+    """Not written yet."""
+    raise typer.Exit(2)

@@ -1,0 +1,1 @@
+"""Small pieces every layer uses: user-facing errors, atomic files, configs, progress."""

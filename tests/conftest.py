@@ -1,0 +1,66 @@
+"""Shared test helpers: run the CLI in-process, locate ../shared/data (skip when absent)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SKIPTOOL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str) -> CliResult:
+    """Run `skiptool ARGS` in this process and capture exit code, stdout and stderr."""
+    from skiptool.bin.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def assert_user_error(result: CliResult, *needles: str) -> None:
+    """A user error: non-zero exit, one line on stderr naming what is wrong, no traceback."""
+    assert result.code != 0, f"expected failure, got exit 0; stderr={result.err!r}"
+    assert "Traceback" not in result.err, result.err
+    lines = [l for l in result.err.splitlines() if l.startswith("skiptool: error:")]
+    assert len(lines) == 1, result.err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def fsdd_dir() -> Path:
+    path = SHARED_DATA / "fsdd" / "recordings"
+    if not path.is_dir():
+        pytest.skip(f"FSDD not found at {path} (real-data tests need ../shared/data)")
+    return path.parent
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    path = SHARED_DATA / "mnist"
+    if not (path / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST not found at {path} (real-data tests need ../shared/data)")
+    return path
