@@ -64,3 +64,25 @@ def mnist_dir() -> Path:
     if not (path / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST not found at {path} (real-data tests need ../shared/data)")
     return path
+
+
+def copy_recipe(name: str, dest: Path) -> Path:
+    """Copy egs/<name> (and egs/utils) under `dest`, so a test run writes nothing into the repo."""
+    import shutil
+
+    shutil.copytree(REPO / "egs" / "utils", dest / "egs" / "utils")
+    shutil.copytree(REPO / "egs" / name, dest / "egs" / name,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp"))
+    return dest / "egs" / name
+
+
+def run_recipe(recipe_dir: Path, *args: str, env: dict | None = None, timeout: int = 600):
+    """Run `run.sh ARGS` with this repo's skiptool first on PATH; returns CompletedProcess."""
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "SKIPTOOL_ROOT": str(REPO), "PYTHONUNBUFFERED": "1",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                **(env or {})}
+    return subprocess.run(["bash", str(recipe_dir / "run.sh"), *map(str, args)], env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
