@@ -1,8 +1,77 @@
-"""`skiptool vocode`: placeholder until its module lands."""
+"""`skiptool vocode`: Tacotron mel or linear features (Kaldi feats.scp) -> wavs by fast Griffin-Lim."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
 
 import typer
+import yaml
+
+from skiptool.audio.griffinlim import GriffinLimConfig, resolve_spec_config, vocode_feats_scp
+from skiptool.utils.config import to_dict
+from skiptool.utils.errors import SkiptoolError
+
+_DEFAULT = GriffinLimConfig()
 
 
-def vocode(args: list[str] = typer.Argument(None)) -> None:
-    """Not written yet."""
-    raise typer.Exit(2)
+class FeatureType(str, Enum):
+    mel = "mel"
+    linear = "linear"
+
+
+class MelInversion(str, Enum):
+    pinv = "pinv"
+    nnls = "nnls"
+
+
+class InitialPhase(str, Enum):
+    random = "random"
+    zeros = "zeros"
+
+
+def vocode(
+    feats_scp: Path = typer.Argument(..., help="Kaldi feats.scp of Tacotron features, (frames, dims) in [0, 1], "
+                                               "as `skiptool feats --type mel|linear` writes them."),
+    out_dir: Path = typer.Argument(..., help="Output directory: OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp."),
+    feature_type: FeatureType = typer.Option(..., "--type", help="Kind of features in FEATS_SCP."),
+    conf: Optional[Path] = typer.Option(None, "--conf", help="Feature config (TacotronSpecConfig YAML) the features "
+                                        "were made with. Default: conf.yaml beside FEATS_SCP, else built-in defaults."),
+    n_iter: int = typer.Option(_DEFAULT.n_iter, "--n-iter", min=0, help="Griffin-Lim iterations."),
+    power: float = typer.Option(_DEFAULT.power, "--power", help="Raise magnitudes to this power before "
+                                "Griffin-Lim (level kept); > 1 sharpens harmonics."),
+    momentum: float = typer.Option(_DEFAULT.momentum, "--momentum", help="Fast Griffin-Lim momentum in [0, 1); "
+                                   "0 = plain Griffin-Lim."),
+    mel_inversion: MelInversion = typer.Option(_DEFAULT.mel_inversion, "--mel-inversion", help="Mel to linear: "
+                                               "pseudo-inverse, or non-negative least squares (slower)."),
+    nnls_iter: int = typer.Option(_DEFAULT.nnls_iter, "--nnls-iter", min=0, help="Iterations of the NNLS solver."),
+    init: InitialPhase = typer.Option(_DEFAULT.init, "--init", help="Initial phase."),
+    seed: int = typer.Option(_DEFAULT.seed, "--seed", help="Seed of the random initial phase (per utterance key)."),
+    batch_size: int = typer.Option(_DEFAULT.batch_size, "--batch-size", min=1, help="Utterances per batch."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished or different run in OUT_DIR."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configs and exit."),
+) -> None:
+    """Turn mel or linear features back into speech with fast Griffin-Lim.
+
+    Writes OUT_DIR/wav/<key>.wav (16-bit) and, last, OUT_DIR/wav.scp. Rerunning the same command after an interruption resumes it, skipping the wavs already written.
+
+    Example: skiptool vocode dump/mel/test/feats.scp exp/griffinlim --type mel --n-iter 60
+    """
+    try:
+        gl = GriffinLimConfig(n_iter=n_iter, power=power, momentum=momentum, init=init.value,
+                              seed=seed, mel_inversion=mel_inversion.value, nnls_iter=nnls_iter,
+                              batch_size=batch_size)
+    except ValueError as e:
+        raise SkiptoolError(f"vocode options: {e}") from None
+    spec, note = resolve_spec_config(feats_scp, conf)
+    if print_config:
+        resolved = {"features": to_dict(spec), "griffinlim": to_dict(gl)}
+        typer.echo(f"# {note}\n" + yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False), nl=False)
+        return
+    print(f"skiptool vocode: {note}", file=sys.stderr)
+    result = vocode_feats_scp(feats_scp, out_dir, feature_type.value, spec, gl, overwrite, cfg_source=note)
+    extra = f", {result.resumed} kept from an interrupted run" if result.resumed else ""
+    clipped = f"; {result.rescaled} scaled down to avoid clipping" if result.rescaled else ""
+    typer.echo(f"vocoded {result.written} utterances{extra}{clipped}: {result.wav_scp}")

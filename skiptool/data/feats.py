@@ -23,7 +23,6 @@ leaves a feats.scp that looks complete. Paths in the scp files are absolute.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import multiprocessing as mp
 import os
@@ -44,7 +43,7 @@ import yaml
 from skiptool.audio import cmvn as cmvn_lib
 from skiptool.audio.io import check_wav_entry, load_wav
 from skiptool.audio.kaldi import FbankConfig, MfccConfig
-from skiptool.audio.transforms import SPEECH_CONFIGS, TacotronFeatsConfig, make_extractor, resample, sample_rate_of
+from skiptool.audio.transforms import SPEECH_CONFIGS, TacotronFeatsConfig, make_extractor, resample
 from skiptool.data.datadir import read_table, utt2spk_to_spk2utt, write_table
 from skiptool.data.image import ImageFeatsConfig, image_to_matrix, load_image
 from skiptool.utils.config import from_dict, read_yaml, to_dict
@@ -194,6 +193,9 @@ class Job:
     sources: list[Source]
     data_dir: str  # OUT_DIR/data
     name: str  # "feats", or "raw_feats" before CMVN
+    # One torch thread per job, as Kaldi runs one process per job: on a shared machine more threads
+    # per process lose badly to contention (measured: 2 threads were up to 10x slower than 1 there);
+    # use --nj for parallelism.
     threads: int = 1
 
     @property
@@ -304,7 +306,7 @@ class _JobProcesses:
     """Jobs running in parallel processes, started at once; `events()` yields what they report.
 
     Processes are forked where the platform allows (instant start: the parent has already imported
-    torch) and each uses one torch thread, as DataLoader workers do, which keeps forking safe.
+    torch); each uses one torch thread (Job.threads), as DataLoader workers do, which keeps forking safe.
     """
 
     def __init__(self, jobs: list[Job]):
@@ -313,7 +315,6 @@ class _JobProcesses:
         self.queue = ctx.Queue()
         self.procs = {}
         for job in jobs:
-            job = dataclasses.replace(job, threads=1)
             self.procs[job.index] = ctx.Process(target=_job_process, args=(job, self.queue), daemon=True)
         for proc in self.procs.values():
             proc.start()
@@ -392,11 +393,8 @@ def extract_features(data_dir: str | os.PathLike, out_dir: str | os.PathLike, fe
     if out_dir.resolve() == data_dir.resolve():
         raise SkiptoolError(f"{out_dir}: OUT_DIR must differ from DATA_DIR (its tables would be overwritten)")
 
-    if is_complete(out_dir) and not overwrite:
-        n = len(read_table(out_dir / "feats.scp"))
-        notify(f"{out_dir}: features already complete ({n} utterances); left as is (pass --overwrite to redo)")
-        info = read_feats_conf(out_dir) if (out_dir / "conf.yaml").is_file() else None
-        return FeatsResult(out_dir, feat_type, n, 0, info.feat_dim if info else 0, already_done=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SkiptoolError(f"{out_dir}: exists and is not a directory; choose another OUT_DIR")
 
     sources = read_sources(data_dir, feat_type)
     keys = sorted(sources)
@@ -418,11 +416,18 @@ def extract_features(data_dir: str | os.PathLike, out_dir: str | os.PathLike, fe
         "inputs": hashlib.sha1("\n".join(f"{k} {sources[k]}" for k in keys).encode()).hexdigest(),
     }
     jobs_dir = out_dir / "data"
+    if is_complete(out_dir) and not overwrite:
+        different = _differences(_read_state(jobs_dir / "state.yaml"), state)
+        if different:
+            raise SkiptoolError(f"{out_dir}: holds finished features made with other {', '.join(different)}; "
+                                f"pass --overwrite to replace them, or choose another OUT_DIR")
+        n = len(read_table(out_dir / "feats.scp"))
+        notify(f"{out_dir}: features already complete ({n} utterances); left as is (pass --overwrite to redo)")
+        return FeatsResult(out_dir, feat_type, n, 0, feature_dim(feat_type, cfg), already_done=True)
     _prepare_out_dir(out_dir, jobs_dir, state, overwrite, notify)
 
     name = "raw_feats" if cmvn != "none" else "feats"
-    threads = max(1, _cpu_count() // nj)
-    jobs = [Job(i + 1, feat_type, cfg, list(part), [sources[k] for k in part], str(jobs_dir.resolve()), name, threads)
+    jobs = [Job(i + 1, feat_type, cfg, list(part), [sources[k] for k in part], str(jobs_dir.resolve()), name)
             for i, part in enumerate(np.array_split(np.array(keys, dtype=object), nj))]
     pending = [job for job in jobs if not is_done(jobs_dir, job.marker)]
     resumed = len(jobs) - len(pending)
@@ -449,31 +454,51 @@ def extract_features(data_dir: str | os.PathLike, out_dir: str | os.PathLike, fe
     else:
         final_scps = [job.path("scp") for job in jobs]
 
+    num_utts, num_frames = _finish(out_dir, data_dir, jobs, final_scps,
+                                   _conf_yaml(feat_type, cfg, dim, cmvn, cmvn_norm_vars, cmvn_stats), cmvn != "none")
+    return FeatsResult(out_dir, feat_type, num_utts, num_frames, dim, skipped, resumed)
+
+
+def _finish(out_dir: Path, data_dir: Path, jobs: list[Job], final_scps: list[Path], conf_text: str,
+            with_raw: bool) -> tuple[int, int]:
+    """Write OUT_DIR's tables and conf.yaml, then feats.scp, then the .done marker; (utterances, frames)."""
     feats_scp: dict[str, str] = {}
     for scp in final_scps:
         feats_scp.update(read_table(scp))
     utt2num_frames: dict[str, str] = {}
     for job in jobs:
         utt2num_frames.update(read_table(job.path("utt2num_frames")))
-    _copy_tables(data_dir, out_dir, set(feats_scp), sources)
+    _copy_tables(data_dir, out_dir, set(feats_scp))
     write_table(out_dir / "utt2num_frames", utt2num_frames)
-    atomic_write_text(out_dir / "conf.yaml", _conf_yaml(feat_type, cfg, dim, cmvn, cmvn_norm_vars, cmvn_stats))
-    if cmvn != "none":
+    atomic_write_text(out_dir / "conf.yaml", conf_text)
+    if with_raw:
         raw: dict[str, str] = {}
         for job in jobs:
             raw.update(read_table(job.path("scp")))
         write_table(out_dir / "raw_feats.scp", raw)
     write_table(out_dir / "feats.scp", feats_scp)  # last: its presence means the features are all there
     mark_done(out_dir)
-    total = sum(int(v) for v in utt2num_frames.values())
-    return FeatsResult(out_dir, feat_type, len(feats_scp), total, dim, skipped, resumed)
+    return len(feats_scp), sum(int(v) for v in utt2num_frames.values())
 
 
-def _cpu_count() -> int:
+def _read_state(path: Path) -> dict | None:
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+        state = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+_STATE_NAMES = {"type": "feature type", "config": "feature config", "cmvn": "CMVN", "cmvn_norm_vars": "CMVN",
+                "cmvn_stats": "CMVN stats", "data_dir": "data dir", "inputs": "inputs (wav.scp/img.scp)"}
+
+
+def _differences(previous: dict | None, state: dict) -> list[str]:
+    """What differs between a finished run's state and this one (the job count does not matter)."""
+    if previous is None:
+        return ["(unknown) settings"]
+    names = [_STATE_NAMES[k] for k in _STATE_NAMES if previous.get(k) != state.get(k)]
+    return sorted(set(names), key=names.index)
 
 
 def _prepare_out_dir(out_dir: Path, jobs_dir: Path, state: dict, overwrite: bool, notify) -> None:
@@ -486,11 +511,7 @@ def _prepare_out_dir(out_dir: Path, jobs_dir: Path, state: dict, overwrite: bool
     if overwrite:
         _remove_outputs(out_dir)
     elif state_file.is_file():
-        try:
-            previous = yaml.safe_load(state_file.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, OSError, UnicodeDecodeError):
-            previous = None
-        if previous != state:
+        if _read_state(state_file) != state:
             notify(f"{out_dir}: an unfinished run used other inputs or options; starting over")
             _remove_outputs(out_dir)
     else:
@@ -586,7 +607,7 @@ def _load_mat(path) -> np.ndarray:
                             f"give a cmvn.ark written by skiptool feats --cmvn global") from None
 
 
-def _copy_tables(data_dir: Path, out_dir: Path, keys: set[str], sources: dict[str, Source]) -> None:
+def _copy_tables(data_dir: Path, out_dir: Path, keys: set[str]) -> None:
     for name in COPIED_TABLES:
         if (data_dir / name).is_file():
             write_table(out_dir / name, {k: v for k, v in read_table(data_dir / name).items() if k in keys})

@@ -1,4 +1,42 @@
-"""One module per model (mib, pvae, cva, cem, m3d and baselines), registered by name in MODELS."""
+"""One module per model (mib, pvae, cva, cem, m3d and baselines), registered by name in MODELS.
 
-# name -> model class; filled as models land. A plain dict: no dynamic imports.
-MODELS: dict[str, type] = {}
+A registry entry says everything `skiptool train` needs to know about a model:
+
+    entry = MODELS["image_classifier"]
+    cfg = entry.config_cls(**model_conf)                       # its hyper-parameters (a dataclass)
+    model = entry.build(cfg)                                   # nn.Module: forward(batch) -> (loss, stats)
+    train_set = entry.dataset(cfg, {"image": Path("dump/image/train")}, True, seed)
+    loader = DataLoader(train_set, collate_fn=entry.collate, ...)
+
+`data_dirs` maps the names given on the command line (`--data image=DIR`) to feature dirs; an
+entry takes the names it needs (speech, image, ...) and raises a SkiptoolError naming the missing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from skiptool.data.datasets import collate
+from skiptool.models import classifier
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    config_cls: type  # dataclass of the model's hyper-parameters (`model_conf:` in a config)
+    build: Callable[[Any], nn.Module]  # config -> model
+    dataset: Callable[[Any, dict[str, Path], bool, int], Dataset]  # (config, data_dirs, train, seed)
+    collate: Callable[[list[dict]], dict[str, Tensor]]
+
+
+# A plain dict: no dynamic imports, no getattr on strings.
+MODELS: dict[str, ModelEntry] = {
+    "image_classifier": ModelEntry(classifier.ImageClassifierConfig, classifier.build_image_classifier,
+                                   classifier.image_classifier_dataset, collate),
+    "speech_classifier": ModelEntry(classifier.SpeechClassifierConfig, classifier.build_speech_classifier,
+                                    classifier.speech_classifier_dataset, collate),
+}

@@ -61,9 +61,12 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         check_writable(target, overwrite=False)
 
 
-def test_cli_version_and_unknown_model(cli):
+def test_cli_version_and_unknown_model(cli, tmp_path):
     from tests.conftest import assert_user_error
 
     r = cli("--version")
     assert r.code == 0 and "skiptool" in r.out
-    assert_user_error(cli("train", "--model", "nope"), "--model nope")
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: nope\n")
+    assert_user_error(cli("train", "--config", str(config), "--exp-dir", str(tmp_path / "exp")),
+                      "'nope'", "not a registered model")

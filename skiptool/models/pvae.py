@@ -1,0 +1,436 @@
+"""Partitioned VAE (PVAE) for paired speech and images, and its baselines (paper 004, Hsu & Glass,
+"Disentangling by Partitioning"; architecture in its appendix B).
+
+Variants, all built from the same modules:
+
+- `pvae`: latents z_s (semantic, shared), z_a (speech style), z_i (image style); maximises
+  Eq. 9 = ELBO + alpha_ch * CH + alpha_cm * CM.
+- `pvae_nocm`: PVAE trained with alpha_cm = 0 (the paper's "PVAE (no CM)").
+- `jmvae_kl`: one latent z of z_s + z_a + z_i dims (96) that both decoders condition on;
+  ELBO + alpha_ch * CH, which is JMVAE-kl's objective (Suzuki et al.).
+- `vae_sp` / `vae_im`: a VAE on one modality with that modality's PVAE encoder and decoder; its
+  latent z has the size the PVAE decoder takes for that modality (z_s + z_a = 64 dims).
+
+Where the paper is silent, choices made here (all in `PVAEConfig`):
+- Decoders are unit-variance Gaussians (paper, sec. 4.1) for FBank and, by default, for pixels;
+  the image mean is sigmoid(decoder output) so that it stays in [0, 1] like the data.
+  `image_likelihood: bernoulli` uses the same outputs as Bernoulli logits instead.
+- Activations: ReLU after every conv layer and after the image pre-encoder's FC layer, and
+  between the two transposed convolutions (the paper names ReLU only for the decoder's FC layers).
+- The speech pre-encoder's 512-d output is the LSTM state at the last valid frame.
+- Posterior heads predict log-variances.
+- CM negatives: Eq. 9 draws a random negative sample X~ from the training set; here it is another
+  pair of the same batch drawn uniformly (`cm_negatives: random`, the same X~ for both directions
+  of Eq. 8), or the average over all other pairs (`all`, same expectation, lower variance).
+  Labels are never used, so a negative can share the digit of its anchor (1 in 10 for digits),
+  exactly as a random draw from the training set can.
+- Losses are per-pair sums (over frames, pixels, latent dims) averaged over the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from skiptool.nn import (
+    ConditionalLSTMDecoder,
+    ConvEncoder2d,
+    DeconvDecoder2d,
+    GaussianHead,
+    LSTMSummary,
+    Posterior,
+    bernoulli_log_likelihood,
+    in_batch_negatives,
+    kernel_hinge,
+    kl_between,
+    kl_to_standard_normal,
+    length_mask,
+    sample,
+    unit_gaussian_log_likelihood,
+)
+from skiptool.utils.errors import SkiptoolError
+
+Variant = Literal["pvae", "pvae_nocm", "jmvae_kl", "vae_sp", "vae_im"]
+
+PARTITIONED = ("pvae", "pvae_nocm")
+MULTIMODAL = ("pvae", "pvae_nocm", "jmvae_kl")
+
+
+@dataclass
+class PVAEConfig:
+    """Hyper-parameters of the PVAE and its baselines; defaults are paper 004's.
+
+    One class for all five variants because they share every module and hyper-parameter; the
+    variant only decides which latents exist and which objective terms are used. Weights left at
+    null take the paper's value for the variant (alpha_ch 0.1 for the multimodal variants,
+    alpha_cm 10 for pvae, 0 where the term does not exist). The optimiser (Adam, lr 1e-3,
+    betas 0.95/0.999, batch 256, 400 epochs) belongs to the trainer's `train:` section.
+    """
+
+    variant: Variant = "pvae"
+    speech_dim: int = 80  # FBank bins
+    image_size: int = 28  # square images, side divisible by 2 ** len(image_encoder_channels)
+    image_channels: int = 1
+    z_semantic_dim: int = 32  # z_s
+    z_style_dim: int = 32  # z_a and z_i
+    z_dim: int | None = None  # single-latent variants only; null: jmvae_kl 96, vae_sp/vae_im 64
+    speech_hidden_dim: int = 512  # LSTM cells of the speech pre-encoders and decoder
+    image_encoder_channels: list[int] = field(default_factory=lambda: [4, 8])
+    image_hidden_dim: int = 512  # FC of the image pre-encoder and first FC of its decoder
+    image_decoder_channels: list[int] = field(default_factory=lambda: [16, 8])  # 7x7x16 -> 8 -> 1
+    kernel_size: int = 4
+    image_likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
+    alpha_ch: float | None = None
+    alpha_cm: float | None = None
+    cm_margin: float = 0.5
+    cm_negatives: Literal["random", "all"] = "random"
+
+    def __post_init__(self) -> None:
+        for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
+                     "speech_hidden_dim", "image_hidden_dim", "kernel_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.variant in PARTITIONED:
+            if self.z_dim is not None:
+                raise ValueError(f"z_dim is for the single-latent variants; '{self.variant}' sizes its "
+                                 f"latents with z_semantic_dim and z_style_dim")
+        elif self.z_dim is None:
+            # JMVAE-kl: the sum of z_s, z_a, z_i (paper, sec. 4.2); a VAE: what its PVAE decoder takes.
+            self.z_dim = self.z_semantic_dim + self.z_style_dim * (2 if self.variant == "jmvae_kl" else 1)
+        elif self.z_dim < 1:
+            raise ValueError(f"z_dim must be positive, got {self.z_dim}")
+        for name in ("image_encoder_channels", "image_decoder_channels"):
+            channels = getattr(self, name)
+            if not channels or min(channels) < 1:
+                raise ValueError(f"{name} must be a non-empty list of positive channel counts, got {channels}")
+            if self.image_size % (2 ** len(channels)):
+                raise ValueError(f"image_size {self.image_size} is not divisible by 2^{len(channels)} "
+                                 f"({len(channels)} stride-2 layers in {name})")
+        if self.kernel_size % 2:
+            raise ValueError(f"kernel_size must be even (stride-2 layers halve/double exactly), got {self.kernel_size}")
+        self.alpha_ch = self._weight("alpha_ch", self.alpha_ch, 0.1, self.variant in MULTIMODAL)
+        self.alpha_cm = self._weight("alpha_cm", self.alpha_cm, 10.0, self.variant == "pvae")
+        if self.cm_margin <= 0:
+            raise ValueError(f"cm_margin must be positive, got {self.cm_margin}")
+
+    def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
+        if value is None:
+            return paper if has_term else 0.0
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+        if value and not has_term:
+            raise ValueError(f"{name}={value} but variant '{self.variant}' has no such term; "
+                             f"remove {name} or pick a variant that has it")
+        return value
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The batch entries this variant trains on: ('speech', 'image'), ('speech',) or ('image',)."""
+        return {"vae_sp": ("speech",), "vae_im": ("image",)}.get(self.variant, ("speech", "image"))
+
+    def latent_dims(self) -> dict[str, int]:
+        """Every latent of the variant and its size."""
+        if self.variant in PARTITIONED:
+            return {"z_s": self.z_semantic_dim, "z_a": self.z_style_dim, "z_i": self.z_style_dim}
+        return {"z": self.z_dim}
+
+    def latents(self, modality: str) -> tuple[str, ...]:
+        """Latents inferred from (and conditioned on by the decoder of) one modality, e.g. for
+        purity scoring: speech -> (z_s, z_a), image -> (z_s, z_i), single-latent variants -> (z,)."""
+        if modality not in self.modalities:
+            return ()
+        if self.variant in PARTITIONED:
+            return ("z_s", "z_a") if modality == "speech" else ("z_s", "z_i")
+        return ("z",)
+
+
+class InferenceNetwork(nn.Module):
+    """Pre-encoders of the given modalities (own parameters: never shared between networks),
+    concatenated, then one Gaussian head per latent (paper, appendix B, figs. 8-10)."""
+
+    def __init__(self, cfg: PVAEConfig, modalities: tuple[str, ...], latents: dict[str, int]):
+        super().__init__()
+        self.modalities = modalities
+        width = 0
+        if "speech" in modalities:
+            self.speech_pre = LSTMSummary(cfg.speech_dim, cfg.speech_hidden_dim)
+            width += cfg.speech_hidden_dim
+        if "image" in modalities:
+            self.image_pre = ConvEncoder2d(cfg.image_channels, cfg.image_size, cfg.image_encoder_channels,
+                                           cfg.image_hidden_dim, cfg.kernel_size)
+            width += cfg.image_hidden_dim
+        self.heads = nn.ModuleDict({name: GaussianHead(width, dim) for name, dim in latents.items()})
+
+    def forward(self, speech: Tensor | None = None, speech_lengths: Tensor | None = None,
+                image: Tensor | None = None) -> dict[str, Posterior]:
+        parts = []
+        if "speech" in self.modalities:
+            parts.append(self.speech_pre(speech, speech_lengths))
+        if "image" in self.modalities:
+            parts.append(self.image_pre(image))
+        h = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        return {name: head(h) for name, head in self.heads.items()}
+
+
+class PVAE(nn.Module):
+    """The PVAE (or a baseline, by `cfg.variant`) with its training objective and generation API.
+
+    Modules: `joint_encoder` q(. | speech, image) (multimodal variants), `speech_encoder`
+    r(. | speech), `image_encoder` r(. | image), `speech_decoder` (a frame per step from its
+    latents), `image_decoder`; each exists only where the variant has the modality.
+    """
+
+    def __init__(self, cfg: PVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        dims = cfg.latent_dims()
+        self.joint_encoder = (InferenceNetwork(cfg, ("speech", "image"), dims)
+                              if cfg.variant in MULTIMODAL else None)
+        self.speech_encoder = self.speech_decoder = None
+        self.image_encoder = self.image_decoder = None
+        if "speech" in cfg.modalities:
+            latents = {n: dims[n] for n in cfg.latents("speech")}
+            self.speech_encoder = InferenceNetwork(cfg, ("speech",), latents)
+            self.speech_decoder = ConditionalLSTMDecoder(sum(latents.values()), cfg.speech_hidden_dim,
+                                                         cfg.speech_dim)
+        if "image" in cfg.modalities:
+            latents = {n: dims[n] for n in cfg.latents("image")}
+            self.image_encoder = InferenceNetwork(cfg, ("image",), latents)
+            start_size = cfg.image_size // 2 ** len(cfg.image_decoder_channels)
+            self.image_decoder = DeconvDecoder2d(
+                sum(latents.values()), [cfg.image_hidden_dim], start_size,
+                [*cfg.image_decoder_channels, cfg.image_channels], cfg.kernel_size)
+
+    # ---------------------------------------------------------------- training objective
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Negative Eq. 9 averaged over the pairs of the batch, and the batch means of `terms`.
+
+        batch: `speech` (B, T, speech_dim) padded, `speech_lengths` (B,), `image` (B, C, S, S)
+        in [0, 1]; single-modality variants need only their own. Other keys (e.g. `label`) are
+        ignored: the objective never sees labels.
+        """
+        terms = self.terms(batch)
+        objective = terms["elbo"]
+        if "ch" in terms:
+            objective = objective - self.cfg.alpha_ch * terms["ch"]
+        if "cm" in terms:
+            objective = objective - self.cfg.alpha_cm * terms["cm"]
+        loss = -objective.mean()
+        stats = {"loss": loss.item()}
+        stats.update({name: value.mean().item() for name, value in terms.items()})
+        return loss, stats
+
+    def terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The objective's terms per pair (B,), in nats, as positive costs except `elbo`:
+        nll_speech, nll_image (negative log-likelihoods), kl_<latent> (KL to the prior), elbo,
+        ch (the sum of the KLs of Eq. 7, i.e. -CH; multimodal variants), cm (the hinge of Eq. 8,
+        i.e. -CM; pvae). A one-sample reparameterised estimate, in training and eval mode alike.
+        """
+        cfg = self.cfg
+        speech, lengths, image = self._inputs(batch)
+        if self.joint_encoder is not None:
+            posterior = self.joint_encoder(speech, lengths, image)
+        elif cfg.variant == "vae_sp":
+            posterior = self.speech_encoder(speech, lengths)
+        else:
+            posterior = self.image_encoder(image=image)
+        z = {name: sample(p) for name, p in posterior.items()}
+
+        terms: dict[str, Tensor] = {}
+        if speech is not None:
+            terms["nll_speech"] = -self._speech_log_likelihood(speech, lengths, z)
+        if image is not None:
+            terms["nll_image"] = -self._image_log_likelihood(image, z)
+        for name, p in posterior.items():
+            terms[f"kl_{name}"] = kl_to_standard_normal(p)
+        terms["elbo"] = -sum(terms.values())
+
+        if self.joint_encoder is not None and (cfg.alpha_ch or cfg.alpha_cm):
+            unimodal = {"speech": self.speech_encoder(speech, lengths),
+                        "image": self.image_encoder(image=image)}
+            terms["ch"] = sum(kl_between(posterior[name], r[name])
+                              for r in unimodal.values() for name in r)
+            if cfg.variant == "pvae":
+                terms["cm"] = self.semantic_contrastiveness(unimodal["speech"]["z_s"][0],
+                                                            unimodal["image"]["z_s"][0])
+        return terms
+
+    def semantic_contrastiveness(self, mu_speech: Tensor, mu_image: Tensor,
+                                 negative_index: Tensor | None = None) -> Tensor:
+        """The hinge of Eq. 8 per pair (B,), i.e. -CM: for both directions m' -> m, the unimodal
+        semantic mean of one modality is the anchor, the other modality's mean of the same pair
+        the positive, and that modality's mean of a negative pair the negative; averaged over the
+        M = 2 directions."""
+        cfg = self.cfg
+        if cfg.cm_negatives == "random" and negative_index is None and mu_speech.size(0) > 1:
+            # One negative pair X~ per pair, the same for both directions (Eq. 8).
+            negative_index = in_batch_negatives(mu_speech.size(0), mu_speech.device)
+        hinge = kernel_hinge(mu_image, mu_speech, cfg.cm_margin, cfg.cm_negatives, negative_index)
+        hinge = hinge + kernel_hinge(mu_speech, mu_image, cfg.cm_margin, cfg.cm_negatives, negative_index)
+        return hinge / 2
+
+    def _speech_log_likelihood(self, speech: Tensor, lengths: Tensor, z: dict[str, Tensor]) -> Tensor:
+        cond = torch.cat([z[n] for n in self.cfg.latents("speech")], dim=-1)
+        mean = self.speech_decoder(cond, speech.size(1))
+        mask = length_mask(lengths, speech.size(1)).unsqueeze(-1)
+        return unit_gaussian_log_likelihood(speech, mean, mask)
+
+    def _image_log_likelihood(self, image: Tensor, z: dict[str, Tensor]) -> Tensor:
+        logits = self.image_decoder(torch.cat([z[n] for n in self.cfg.latents("image")], dim=-1))
+        if self.cfg.image_likelihood == "bernoulli":
+            return bernoulli_log_likelihood(image, logits)
+        return unit_gaussian_log_likelihood(image, torch.sigmoid(logits))
+
+    def _inputs(self, batch: dict[str, Tensor]) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """The modalities this variant uses, checked against the config."""
+        cfg = self.cfg
+        missing = [k for m in cfg.modalities for k in ((m, "speech_lengths") if m == "speech" else (m,))
+                   if k not in batch]
+        if missing:
+            raise SkiptoolError(f"batch: variant '{cfg.variant}' needs {', '.join(missing)}; "
+                                f"give the model the data of every modality it trains on "
+                                f"({' and '.join(cfg.modalities)})")
+        speech = lengths = image = None
+        if "speech" in cfg.modalities:
+            speech, lengths = batch["speech"], batch["speech_lengths"]
+            self._check_speech(speech, lengths)
+        if "image" in cfg.modalities:
+            image = batch["image"]
+            self._check_image(image)
+        if speech is not None and image is not None and speech.size(0) != image.size(0):
+            raise SkiptoolError(f"batch: {speech.size(0)} utterances but {image.size(0)} images; "
+                                f"speech and images must come in pairs")
+        return speech, lengths, image
+
+    def _check_speech(self, speech: Tensor, lengths: Tensor) -> None:
+        if speech.dim() != 3 or speech.size(-1) != self.cfg.speech_dim:
+            raise SkiptoolError(f"speech: expected (batch, frames, {self.cfg.speech_dim}) features, got "
+                                f"{tuple(speech.shape)}; extract {self.cfg.speech_dim}-dim FBank or "
+                                f"set model_conf.speech_dim")
+        if lengths.shape != (speech.size(0),):
+            raise SkiptoolError(f"speech_lengths: expected shape ({speech.size(0)},), got {tuple(lengths.shape)}")
+
+    def _check_image(self, image: Tensor) -> None:
+        cfg = self.cfg
+        expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
+        if image.dim() != 4 or tuple(image.shape[1:]) != expected:
+            raise SkiptoolError(f"image: expected (batch, {', '.join(map(str, expected))}) images, got "
+                                f"{tuple(image.shape)}; make image features of that size or set "
+                                f"model_conf.image_size/image_channels")
+
+    # ---------------------------------------------------------------- inference and generation
+
+    def encode_speech(self, speech: Tensor, lengths: Tensor) -> dict[str, Posterior]:
+        """Unimodal speech posteriors r(. | speech): {z_s, z_a} (PVAE) or {z}; each (mean, logvar)."""
+        if self.speech_encoder is None:
+            raise SkiptoolError(f"variant '{self.cfg.variant}' has no speech encoder; use a model trained on speech")
+        self._check_speech(speech, lengths)
+        return self.speech_encoder(speech, lengths)
+
+    def encode_image(self, image: Tensor) -> dict[str, Posterior]:
+        """Unimodal image posteriors r(. | image): {z_s, z_i} (PVAE) or {z}; each (mean, logvar)."""
+        if self.image_encoder is None:
+            raise SkiptoolError(f"variant '{self.cfg.variant}' has no image encoder; use a model trained on images")
+        self._check_image(image)
+        return self.image_encoder(image=image)
+
+    def encode_multimodal(self, speech: Tensor, lengths: Tensor, image: Tensor) -> dict[str, Posterior]:
+        """Multimodal posteriors q(. | speech, image) of the paired inputs."""
+        if self.joint_encoder is None:
+            raise SkiptoolError(f"variant '{self.cfg.variant}' has no multimodal encoder")
+        self._check_speech(speech, lengths)
+        self._check_image(image)
+        return self.joint_encoder(speech, lengths, image)
+
+    def decode_speech(self, z_s: Tensor, z_a: Tensor | None, num_frames: int) -> Tensor:
+        """Mean FBank frames (B, num_frames, speech_dim) from z_s and z_a; single-latent variants
+        pass their z as `z_s` and None as `z_a`."""
+        if self.speech_decoder is None:
+            raise SkiptoolError(f"variant '{self.cfg.variant}' has no speech decoder; use a model trained on speech")
+        return self.speech_decoder(self._decoder_input(z_s, z_a, "z_a"), num_frames)
+
+    def decode_image(self, z_s: Tensor, z_i: Tensor | None) -> Tensor:
+        """Mean images (B, C, S, S) in [0, 1] from z_s and z_i; single-latent variants pass their
+        z as `z_s` and None as `z_i`."""
+        if self.image_decoder is None:
+            raise SkiptoolError(f"variant '{self.cfg.variant}' has no image decoder; use a model trained on images")
+        return torch.sigmoid(self.image_decoder(self._decoder_input(z_s, z_i, "z_i")))
+
+    def _decoder_input(self, z_s: Tensor, z_style: Tensor | None, style_name: str) -> Tensor:
+        if self.cfg.variant in PARTITIONED:
+            if z_style is None:
+                raise ValueError(f"variant '{self.cfg.variant}' decodes from z_s and {style_name}; got no {style_name}")
+            return torch.cat([z_s, z_style], dim=-1)
+        if z_style is not None:
+            raise ValueError(f"variant '{self.cfg.variant}' has a single latent z; pass it as z_s "
+                             f"and None as {style_name}")
+        return z_s
+
+    @torch.no_grad()
+    def speech_to_image(self, speech: Tensor, lengths: Tensor, style_image: Tensor | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+        """Written digits (B, C, S, S) saying what `speech` says (its z_s posterior mean) in the
+        writing style z_i of `style_image` (posterior mean; a batch of B or of 1 shared by all) or,
+        without one, a style drawn from the prior (paper, fig. 5 left)."""
+        self._require_cross_modal(style_image is not None)
+        semantic = self.encode_speech(speech, lengths)
+        if self.cfg.variant == "jmvae_kl":
+            return self.decode_image(semantic["z"][0], None)
+        z_s = semantic["z_s"][0]
+        if style_image is None:
+            z_i = self._prior_sample(z_s.size(0), self.cfg.z_style_dim, z_s, generator)
+        else:
+            z_i = self._broadcast(self.encode_image(style_image)["z_i"][0], z_s.size(0), "style_image")
+        return self.decode_image(z_s, z_i)
+
+    @torch.no_grad()
+    def image_to_speech(self, image: Tensor, num_frames: int, style_speech: Tensor | None = None,
+                        style_lengths: Tensor | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+        """Spoken digits (B, num_frames, speech_dim) of the digit in `image` (its z_s posterior
+        mean) in the speaking style z_a of `style_speech` (a batch of B or of 1) or, without one,
+        a style drawn from the prior (paper, fig. 5 right)."""
+        self._require_cross_modal(style_speech is not None)
+        semantic = self.encode_image(image)
+        if self.cfg.variant == "jmvae_kl":
+            return self.decode_speech(semantic["z"][0], None, num_frames)
+        z_s = semantic["z_s"][0]
+        if style_speech is None:
+            z_a = self._prior_sample(z_s.size(0), self.cfg.z_style_dim, z_s, generator)
+        else:
+            if style_lengths is None:
+                raise ValueError("style_speech needs style_lengths")
+            z_a = self._broadcast(self.encode_speech(style_speech, style_lengths)["z_a"][0], z_s.size(0),
+                                  "style_speech")
+        return self.decode_speech(z_s, z_a, num_frames)
+
+    def _require_cross_modal(self, has_style: bool) -> None:
+        variant = self.cfg.variant
+        if variant not in MULTIMODAL:
+            raise SkiptoolError(f"variant '{variant}' models one modality and cannot generate across "
+                                f"modalities; use a pvae, pvae_nocm or jmvae_kl model")
+        if has_style and variant == "jmvae_kl":
+            raise SkiptoolError("variant 'jmvae_kl' has no style latent, so a style reference cannot be "
+                                "used; drop the style reference or use a pvae model")
+
+    @staticmethod
+    def _prior_sample(batch: int, dim: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
+        return torch.randn(batch, dim, generator=generator).to(like)
+
+    @staticmethod
+    def _broadcast(z: Tensor, batch: int, what: str) -> Tensor:
+        if z.size(0) == batch:
+            return z
+        if z.size(0) == 1:
+            return z.expand(batch, -1)
+        raise SkiptoolError(f"{what}: {z.size(0)} style references for {batch} sources; "
+                            f"give one reference or one per source")
+
+
+def build_pvae(cfg: PVAEConfig) -> PVAE:
+    """Registry builder (`ModelEntry.build`): the model of `cfg.variant`."""
+    return PVAE(cfg)

@@ -1,0 +1,337 @@
+"""PVAE and baselines (paper 004): architecture at the paper's sizes, shapes of every encoder and
+decoder, the objective's terms (masking, CH, CM, labels unused), generation API, configs."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from skiptool.models.pvae import PVAE, PVAEConfig
+from skiptool.utils.config import from_dict, load_config
+from skiptool.utils.errors import SkiptoolError
+
+REPO = Path(__file__).resolve().parents[2]
+VARIANTS = ["pvae", "pvae_nocm", "jmvae_kl", "vae_sp", "vae_im"]
+D, S = 6, 8  # tiny feature dim and image side
+
+
+def tiny(variant: str = "pvae", **overrides) -> PVAEConfig:
+    sizes = dict(speech_dim=D, image_size=S, z_semantic_dim=3, z_style_dim=2, speech_hidden_dim=12,
+                 image_encoder_channels=[2, 3], image_hidden_dim=10, image_decoder_channels=[4, 3])
+    return PVAEConfig(variant=variant, **{**sizes, **overrides})
+
+
+def make_batch(batch_size: int = 6, frames: int = 7, seed: int = 0) -> dict:
+    """Padded speech and images that carry their digit class (a per-class pattern plus noise),
+    so that there is something to learn; pairs share the class."""
+    g = torch.Generator().manual_seed(seed)
+    speech_patterns, image_patterns = 2 * torch.randn(10, frames, D, generator=g), torch.rand(10, 1, S, S, generator=g)
+    label = torch.randint(0, 10, (batch_size,), generator=g)
+    lengths = torch.randint(2, frames + 1, (batch_size,), generator=g)
+    lengths[0] = frames
+    speech = speech_patterns[label] + 0.3 * torch.randn(batch_size, frames, D, generator=g)
+    speech[torch.arange(frames)[None, :] >= lengths[:, None]] = 0.0  # padding
+    image = (image_patterns[label] + 0.2 * torch.rand(batch_size, 1, S, S, generator=g)).round().clamp(0, 1)
+    return {"speech": speech, "speech_lengths": lengths, "image": image, "label": label}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy shared machine makes 2-thread OpenMP
+    spin-waits of such small ops very slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def loss_with_seed(model: PVAE, batch: dict, seed: int = 123) -> torch.Tensor:
+    torch.manual_seed(seed)  # the same posterior samples and CM negatives for both calls
+    return model(batch)[0]
+
+
+# ---------------------------------------------------------------- architecture and config
+
+
+def test_paper_defaults():
+    cfg = PVAEConfig()
+    assert (cfg.z_semantic_dim, cfg.z_style_dim, cfg.speech_dim, cfg.image_size) == (32, 32, 80, 28)
+    assert (cfg.alpha_ch, cfg.alpha_cm, cfg.cm_margin) == (0.1, 10.0, 0.5)
+    assert PVAEConfig(variant="pvae_nocm").alpha_cm == 0.0
+    assert PVAEConfig(variant="jmvae_kl").z_dim == 96 and PVAEConfig(variant="jmvae_kl").alpha_ch == 0.1
+    assert PVAEConfig(variant="vae_sp").z_dim == 64 and PVAEConfig(variant="vae_sp").modalities == ("speech",)
+
+
+def test_paper_architecture():
+    model = PVAE(PVAEConfig())
+    joint, speech_enc, image_enc = model.joint_encoder, model.speech_encoder, model.image_encoder
+    for lstm in (joint.speech_pre.lstm, speech_enc.speech_pre.lstm, model.speech_decoder.lstm):
+        assert (lstm.num_layers, lstm.hidden_size) == (1, 512)
+    assert model.speech_decoder.lstm.input_size == 64 and model.speech_decoder.out.out_features == 80
+    assert {n: h.z_dim for n, h in joint.heads.items()} == {"z_s": 32, "z_a": 32, "z_i": 32}
+    assert joint.heads["z_s"].proj.in_features == 1024  # concatenated pre-encoder outputs
+    assert set(speech_enc.heads) == {"z_s", "z_a"} and set(image_enc.heads) == {"z_s", "z_i"}
+    convs = [m for m in image_enc.image_pre.net if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8]
+    linears = [m for m in model.image_decoder.net if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(64, 512), (512, 7 * 7 * 16)]
+    # multimodal and unimodal pre-encoders do not share parameters
+    joint_params = {p.data_ptr() for p in joint.parameters()}
+    assert not joint_params & {p.data_ptr() for p in speech_enc.parameters()}
+    assert not joint_params & {p.data_ptr() for p in image_enc.parameters()}
+
+    jmvae = PVAE(PVAEConfig(variant="jmvae_kl"))
+    assert {n: h.z_dim for n, h in jmvae.joint_encoder.heads.items()} == {"z": 96}
+    assert jmvae.speech_decoder.lstm.input_size == 96
+    vae_sp, vae_im = PVAE(PVAEConfig(variant="vae_sp")), PVAE(PVAEConfig(variant="vae_im"))
+    assert vae_sp.image_encoder is None and vae_sp.joint_encoder is None
+    assert vae_im.speech_decoder is None and vae_im.image_decoder.net[0].in_features == 64
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("variant: pvae_nocm\nalpha_cm: 10\n", "alpha_cm"),
+    ("variant: vae_im\nalpha_ch: 0.1\n", "alpha_ch"),
+    ("variant: pvae\nz_dim: 64\n", "z_dim"),
+    ("image_size: 30\n", "image_size"),
+    ("variant: pvae\nlatent_dim: 3\n", "latent_dim"),
+    ("variant: vae\n", "variant"),
+])
+def test_bad_config_is_a_user_error(tmp_path, text, needle):
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    with pytest.raises(SkiptoolError, match=needle):
+        load_config(PVAEConfig, path)
+
+
+@pytest.mark.parametrize("name, variant", [("pvae", "pvae"), ("pvae_nocm", "pvae_nocm"),
+                                           ("pvae_jmvae_kl", "jmvae_kl"), ("pvae_vae_sp", "vae_sp"),
+                                           ("pvae_vae_im", "vae_im")])
+def test_shipped_configs(name, variant):
+    data = yaml.safe_load((REPO / "conf" / "train" / f"{name}.yaml").read_text())
+    assert data["model"] == "pvae"
+    cfg = from_dict(PVAEConfig, data["model_conf"], source=name)
+    assert cfg.variant == variant and cfg.alpha_cm == (10.0 if variant == "pvae" else 0.0)
+    assert cfg.latent_dims() == PVAEConfig(variant=variant).latent_dims()
+    optim = data["train"]["optim"]
+    assert (data["train"]["batch_size"], optim["name"], optim["lr"], optim["betas"]) == (
+        256, "adam", 0.001, [0.95, 0.999])
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_encoder_and_decoder_shapes(variant):
+    cfg = tiny(variant)
+    model = PVAE(cfg)
+    batch = make_batch(batch_size=4)
+    dims = cfg.latent_dims()
+    if "speech" in cfg.modalities:
+        post = model.encode_speech(batch["speech"], batch["speech_lengths"])
+        assert set(post) == set(cfg.latents("speech"))
+        assert all(m.shape == v.shape == (4, dims[n]) for n, (m, v) in post.items())
+        z = [post[n][0] for n in cfg.latents("speech")] + [None]
+        assert model.decode_speech(z[0], z[1], 11).shape == (4, 11, D)
+    else:
+        with pytest.raises(SkiptoolError, match="no speech encoder"):
+            model.encode_speech(batch["speech"], batch["speech_lengths"])
+    if "image" in cfg.modalities:
+        post = model.encode_image(batch["image"])
+        assert set(post) == set(cfg.latents("image"))
+        assert all(m.shape == v.shape == (4, dims[n]) for n, (m, v) in post.items())
+        z = [post[n][0] for n in cfg.latents("image")] + [None]
+        image = model.decode_image(z[0], z[1])
+        assert image.shape == (4, 1, S, S) and image.min() >= 0 and image.max() <= 1
+    if model.joint_encoder is not None:
+        post = model.encode_multimodal(batch["speech"], batch["speech_lengths"], batch["image"])
+        assert {n: m.shape for n, (m, _) in post.items()} == {n: (4, d) for n, d in dims.items()}
+
+
+def test_generation_shapes_and_style_wiring():
+    torch.manual_seed(0)
+    model = PVAE(tiny()).eval()
+    batch = make_batch(batch_size=3)
+    speech, lengths, image = batch["speech"], batch["speech_lengths"], batch["image"]
+    with torch.no_grad():
+        # semantics from the source, style from the reference (here one shared reference)
+        out = model.speech_to_image(speech, lengths, style_image=image[:1])
+        z_s = model.encode_speech(speech, lengths)["z_s"][0]
+        z_i = model.encode_image(image[:1])["z_i"][0].expand(3, -1)
+        assert torch.allclose(out, model.decode_image(z_s, z_i))
+        out = model.image_to_speech(image, 9, style_speech=speech, style_lengths=lengths)
+        z_s = model.encode_image(image)["z_s"][0]
+        z_a = model.encode_speech(speech, lengths)["z_a"][0]
+        assert out.shape == (3, 9, D) and torch.allclose(out, model.decode_speech(z_s, z_a, 9))
+        # without a reference the style comes from the prior: reproducible with a generator
+        a = model.speech_to_image(speech, lengths, generator=torch.Generator().manual_seed(1))
+        b = model.speech_to_image(speech, lengths, generator=torch.Generator().manual_seed(1))
+        c = model.speech_to_image(speech, lengths, generator=torch.Generator().manual_seed(2))
+        assert torch.equal(a, b) and not torch.allclose(a, c)
+        assert model.image_to_speech(image, 5).shape == (3, 5, D)
+        with pytest.raises(SkiptoolError, match="style references"):
+            model.speech_to_image(speech, lengths, style_image=image[:2])
+
+
+def test_cross_modal_errors_for_baselines():
+    batch = make_batch(batch_size=2)
+    jmvae = PVAE(tiny("jmvae_kl"))
+    assert jmvae.speech_to_image(batch["speech"], batch["speech_lengths"]).shape == (2, 1, S, S)
+    assert jmvae.image_to_speech(batch["image"], 4).shape == (2, 4, D)
+    with pytest.raises(SkiptoolError, match="no style latent"):
+        jmvae.speech_to_image(batch["speech"], batch["speech_lengths"], style_image=batch["image"])
+    with pytest.raises(SkiptoolError, match="cannot generate across"):
+        PVAE(tiny("vae_sp")).speech_to_image(batch["speech"], batch["speech_lengths"])
+
+
+# ---------------------------------------------------------------- objective
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_loss_is_finite_and_reaches_every_parameter(variant):
+    torch.manual_seed(0)
+    model = PVAE(tiny(variant))
+    loss, stats = model(make_batch())
+    assert torch.isfinite(loss) and stats["loss"] == pytest.approx(loss.item())
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+    expected = {"pvae": {"ch", "cm"}, "pvae_nocm": {"ch"}, "jmvae_kl": {"ch"}}.get(variant, set())
+    assert {"ch", "cm"} & set(stats) == expected
+
+
+def test_loss_is_negative_eq9():
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    batch = make_batch()
+    torch.manual_seed(5)
+    terms = model.terms(batch)
+    torch.manual_seed(5)
+    loss, stats = model(batch)
+    expected = -(terms["elbo"] - 0.1 * terms["ch"] - 10.0 * terms["cm"]).mean()
+    assert torch.allclose(loss, expected)
+    assert terms["elbo"].allclose(-(terms["nll_speech"] + terms["nll_image"] + terms["kl_z_s"]
+                                    + terms["kl_z_a"] + terms["kl_z_i"]))
+
+
+def test_single_modality_variants_need_only_their_modality():
+    batch = make_batch()
+    speech_only = {k: batch[k] for k in ("speech", "speech_lengths")}
+    image_only = {"image": batch["image"]}
+    assert torch.isfinite(PVAE(tiny("vae_sp"))(speech_only)[0])
+    assert torch.isfinite(PVAE(tiny("vae_im"))(image_only)[0])
+    with pytest.raises(SkiptoolError, match="image"):
+        PVAE(tiny("pvae"))(speech_only)
+    with pytest.raises(SkiptoolError, match="speech_lengths"):
+        PVAE(tiny("vae_sp"))({"speech": batch["speech"]})
+    with pytest.raises(SkiptoolError, match=f"{D + 1}"):
+        PVAE(tiny("vae_sp"))({"speech": torch.zeros(2, 3, D + 1), "speech_lengths": torch.tensor([3, 2])})
+
+
+def test_padding_does_not_change_the_loss():
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    batch = make_batch(frames=7)
+    lengths = batch["speech_lengths"]
+    assert lengths.min() < 7
+    reference = loss_with_seed(model, batch)
+    padded = dict(batch)
+    speech = torch.cat([batch["speech"], torch.zeros(6, 4, D)], dim=1)  # 4 more padding frames
+    speech[torch.arange(11)[None, :] >= lengths[:, None]] = 1e3  # garbage in every padding frame
+    padded["speech"] = speech
+    assert torch.allclose(loss_with_seed(model, padded), reference, rtol=1e-5)
+    changed = dict(batch)
+    changed["speech"] = batch["speech"].clone()
+    changed["speech"][1, lengths[1] - 1] += 1.0  # a real frame does count
+    assert not torch.allclose(loss_with_seed(model, changed), reference, rtol=1e-5)
+
+
+def test_labels_are_not_used():
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    batch = make_batch()
+    reference = loss_with_seed(model, batch)
+    assert torch.equal(loss_with_seed(model, {**batch, "label": torch.zeros_like(batch["label"])}), reference)
+    assert torch.equal(loss_with_seed(model, {k: v for k, v in batch.items() if k != "label"}), reference)
+
+
+def test_batch_of_one_has_no_negatives():
+    torch.manual_seed(0)
+    loss, stats = PVAE(tiny())(make_batch(batch_size=1))
+    assert torch.isfinite(loss) and stats["cm"] == 0.0
+
+
+def test_eval_mode_forward():
+    model = PVAE(tiny()).eval()
+    with torch.no_grad():
+        loss, stats = model(make_batch())
+    assert torch.isfinite(loss) and set(stats) >= {"loss", "elbo", "nll_speech", "nll_image", "ch", "cm"}
+
+
+def _train(model: PVAE, objective, steps: int, lr: float = 1e-2) -> list[float]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.95, 0.999))
+    values = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        value = objective()
+        value.backward()
+        optimizer.step()
+        values.append(value.item())
+    return values
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_few_steps_reduce_the_loss(variant):
+    torch.manual_seed(0)
+    cfg = tiny(variant)
+    model = PVAE(cfg)
+    batch = make_batch()
+    # Unit-variance Gaussian likelihoods carry a constant 0.5 log(2 pi) per observed value that no
+    # training can remove; compare what is left above it.
+    observed = (batch["speech_lengths"].sum() * D / len(batch["image"]) if "speech" in cfg.modalities else 0)
+    observed += S * S if "image" in cfg.modalities else 0
+    constant = 0.5 * math.log(2 * math.pi) * float(observed)
+    losses = [loss - constant for loss in _train(model, lambda: model(batch)[0], steps=60, lr=3e-2)]
+    assert sum(losses[-5:]) < 0.85 * sum(losses[:5]), losses
+
+
+def _semantic_means(model: PVAE, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    mu_speech = model.encode_speech(batch["speech"], batch["speech_lengths"])["z_s"][0]
+    return mu_speech, model.encode_image(batch["image"])["z_s"][0]
+
+
+def _pair_vs_negative_distance(model: PVAE, batch: dict) -> float:
+    """Mean squared distance of a pair's z_s means over the mean distance to other pairs."""
+    with torch.no_grad():
+        mu_speech, mu_image = _semantic_means(model, batch)
+        distance = torch.cdist(mu_speech, mu_image).pow(2)
+        off = ~torch.eye(len(distance), dtype=torch.bool)
+        return (distance.diagonal().mean() / distance[off].mean()).item()
+
+
+def test_cm_pulls_pairs_together_and_pushes_negatives_apart():
+    torch.manual_seed(0)
+    model = PVAE(tiny(cm_negatives="all"))
+    batch = make_batch(batch_size=8)
+    before = _pair_vs_negative_distance(model, batch)
+    hinges = _train(model, lambda: model.semantic_contrastiveness(*_semantic_means(model, batch)).mean(),
+                    steps=60)
+    after = _pair_vs_negative_distance(model, batch)
+    assert hinges[-1] < 0.5 * hinges[0], hinges
+    assert after < 0.5 * before, (before, after)
+
+
+def test_ch_decreases_when_optimised():
+    torch.manual_seed(0)
+    model = PVAE(tiny("pvae_nocm"))
+    batch = make_batch()
+    values = _train(model, lambda: model.terms(batch)["ch"].mean(), steps=30)
+    assert values[-1] < 0.3 * values[0], values
+    # and it is the KL between the multimodal and unimodal posteriors: zero when they agree
+    with torch.no_grad():
+        q = model.encode_multimodal(batch["speech"], batch["speech_lengths"], batch["image"])
+        r_speech = model.encode_speech(batch["speech"], batch["speech_lengths"])
+        gap = (q["z_s"][0] - r_speech["z_s"][0]).abs().mean()
+    assert gap < 0.5
