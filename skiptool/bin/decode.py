@@ -1,32 +1,64 @@
-"""`skiptool decode`: generate one modality from another with a trained model."""
+"""`skiptool decode`: generate with a trained model (skiptool/decode holds what each model can do)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import typer
 
 from skiptool.utils.errors import SkiptoolError
 
-MODALITIES = ("image", "text", "speech")
+DONE = "decode"
 
 
 def decode(
     exp_dir: Path = typer.Argument(..., help="Experiment dir written by `skiptool train`."),
-    data_dir: Path = typer.Argument(..., help="Data dir (with features) holding the inputs."),
-    out_dir: Path = typer.Argument(..., help="Where generated features/text/images and their scp go."),
-    src: str = typer.Option(..., "--from", help="Input modality: image, text or speech."),
-    tgt: str = typer.Option(..., "--to", help="Output modality: image, text or speech."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="best, latest or a checkpoint file."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT_DIR."),
+    out_dir: Path = typer.Argument(..., help="Where the outputs go (feats.scp, utt2label, png/, ...)."),
+    task: str = typer.Option(..., "--task", help="What to generate: speech2image, image2speech, embed, grids "
+                                                 "(PVAE), classify (classifiers); the model's list is in the "
+                                                 "error when a task does not fit."),
+    data: list[str] = typer.Option(None, "--data", metavar="NAME=DIR",
+                                   help="Input feature dir by modality, e.g. --data speech=dump/fbank/test; "
+                                        "repeat for several."),
+    style: list[str] = typer.Option(None, "--style", metavar="NAME=DIR",
+                                    help="Style references by modality (a random one, seeded, per output); "
+                                         "without it, style is drawn from the prior."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best, latest or an epoch number."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Seed of style draws and prior samples."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo a finished OUT_DIR."),
 ) -> None:
-    """Decode DATA_DIR from --from to --to with the model in EXP_DIR.
+    """Run TASK of the model in EXP_DIR on feature dirs, writing OUT_DIR; a finished OUT_DIR is kept.
 
-    Example: skiptool decode exp/pvae dump/test exp/pvae/decode_test --from speech --to image
+    Example: skiptool decode exp/pvae exp/pvae/decode_test/speech2image --task speech2image --data speech=dump/fbank/test --style image=dump/image/test
     """
-    for flag, value in (("--from", src), ("--to", tgt)):
-        if value not in MODALITIES:
-            raise SkiptoolError(f"{flag} {value}: unknown modality; use one of {', '.join(MODALITIES)}")
-    if not (exp_dir / "config.yaml").is_file():
-        raise SkiptoolError(f"{exp_dir}/config.yaml: no trained model here; run `skiptool train` first")
-    raise SkiptoolError(f"{exp_dir}: decoding arrives with the model recipes; no model can decode yet")
+    from skiptool.bin.train import parse_data_args
+    from skiptool.decode import DecodeRequest, check_task, decode as run_task
+    from skiptool.train.distributed import resolve_device
+    from skiptool.train.trainer import load_experiment, load_trained_model
+    from skiptool.utils.fileio import is_done, mark_done
+
+    check_task(load_experiment(exp_dir).model, task)  # before any slow work
+    data_dirs, style_dirs = parse_data_args(data, "--data"), parse_data_args(style, "--style")
+    for flag, dirs in (("--data", data_dirs), ("--style", style_dirs)):
+        for name, path in dirs.items():
+            if not (path / "feats.scp").is_file():
+                raise SkiptoolError(f"{flag} {name}={path}: no feats.scp there; give a feature dir made by "
+                                    f"`skiptool feats`")
+    if is_done(out_dir, DONE) and not overwrite:
+        typer.echo(f"{out_dir}: already decoded; pass --overwrite to redo it")
+        return
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / ".decoding").exists() and not overwrite:
+        raise SkiptoolError(f"{out_dir}: exists and holds files skiptool decode did not write; "
+                            f"choose another OUT_DIR or pass --overwrite")
+    torch_device = resolve_device(device)
+    model, experiment = load_trained_model(exp_dir, checkpoint, torch_device)
+    if out_dir.exists():  # a killed or overwritten decode: start it afresh
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    (out_dir / ".decoding").touch()
+    run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed), task)
+    (out_dir / ".decoding").unlink()
+    mark_done(out_dir, DONE)
+    typer.echo(f"{out_dir}: {task} done with {exp_dir} ({checkpoint} checkpoint)")

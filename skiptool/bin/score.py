@@ -38,7 +38,8 @@ APPLIES_TO = {
     "hyp_out": TEXT_METRICS, "normalize": TEXT_METRICS,
     "alignment": {Metric.wer, Metric.cer}, "tokenize": {Metric.bleu},
     "nearest": {Metric.psnr}, "data_range": {Metric.psnr},
-    "feats": {Metric.purity}, "clusters": {Metric.purity}, "n_init": {Metric.purity},
+    "classifier": {Metric.accuracy}, "tsne_plot": {Metric.purity},
+    "feats": {Metric.purity, Metric.accuracy}, "clusters": {Metric.purity}, "n_init": {Metric.purity},
     "seed": {Metric.purity}, "inertia_plot": {Metric.purity}, "max_k": {Metric.purity},
     "query": {Metric.recall}, "candidates": {Metric.recall}, "matches": {Metric.recall},
     "k": {Metric.recall}, "both_directions": {Metric.recall},
@@ -74,7 +75,12 @@ def score(
                                    "their type's maximum, 255 for 8-bit)."),
     feats: Optional[Path] = typer.Option(
         None, "--feats", help="purity: one latent vector per key (feats.scp/.ark, .npz, or .npy with rows "
-                              "in --ref's key order)."),
+                              "in --ref's key order); accuracy: the feature dir --classifier labels."),
+    classifier: Optional[Path] = typer.Option(
+        None, "--classifier", help="accuracy: exp dir of a trained image_classifier or speech_classifier; "
+                                   "it predicts the labels of --feats (instead of --hyp)."),
+    tsne_plot: Optional[Path] = typer.Option(
+        None, "--tsne-plot", help="purity: also plot a 2-D t-SNE of the vectors, coloured by label, to this PNG."),
     clusters: int = typer.Option(10, "--clusters", help="purity: number of k-means clusters."),
     n_init: int = typer.Option(10, "--n-init", help="purity: k-means initialisations (best kept)."),
     seed: int = typer.Option(0, "--seed", help="purity: k-means random seed."),
@@ -88,6 +94,8 @@ def score(
     k: str = typer.Option("1,5,10", "--k", help="recall@k: comma-separated cut-offs."),
     both_directions: bool = typer.Option(
         False, "--both-directions", help="recall@k: also retrieve queries from candidates."),
+    system: Optional[str] = typer.Option(
+        None, "--system", help="Name of what is scored (model, direction...): a first column of the row."),
     results: Optional[Path] = typer.Option(
         None, "--results", help="Append a Markdown table row (with this command line) to this file."),
 ) -> None:
@@ -104,11 +112,14 @@ def score(
     elif metric == Metric.psnr:
         rows, notes = _score_psnr(_single(ref, metric), hyp, nearest, data_range)
     elif metric == Metric.accuracy:
-        rows, notes = _score_accuracy(_single(ref, metric), hyp)
+        rows, notes = _score_accuracy(_single(ref, metric), hyp, classifier, feats)
     elif metric == Metric.purity:
-        rows, notes = _score_purity(_single(ref, metric), feats, clusters, n_init, seed, inertia_plot, max_k)
+        rows, notes = _score_purity(_single(ref, metric), feats, clusters, n_init, seed, inertia_plot, max_k,
+                                     tsne_plot)
     else:
         rows, notes = _score_retrieval(query, candidates, matches, k, both_directions)
+    if system is not None:
+        rows = [{"system": system, **row} for row in rows]
     _print_table(metric.value, rows)
     for note in notes:
         typer.echo(note)
@@ -201,14 +212,25 @@ def _score_psnr(ref, hyp, nearest, data_range):
     return [result.summary()], notes
 
 
-def _score_accuracy(ref, hyp):
+def _score_accuracy(ref, hyp, classifier, feats):
     from skiptool.metrics.classify import accuracy
     from skiptool.metrics.inputs import read_labels
 
-    if hyp is None:
-        raise SkiptoolError("--metric accuracy needs --hyp (predicted utt2label) and --ref (true utt2label)")
-    result = accuracy(read_labels(ref, "reference labels"), read_labels(hyp, "predicted labels"),
-                      str(ref), str(hyp))
+    if (hyp is None) == (classifier is None):
+        raise SkiptoolError("--metric accuracy needs --ref (true utt2label) and either --hyp (predicted "
+                            "utt2label) or --classifier EXP_DIR with --feats FEATS_DIR")
+    if classifier is not None:
+        if feats is None:
+            raise SkiptoolError("--classifier needs --feats: the feature dir whose labels it predicts")
+        from skiptool.decode.classify import predict
+        from skiptool.train.trainer import load_trained_model
+
+        model, experiment = load_trained_model(classifier, "best")
+        predicted = {key: str(label) for key, label in predict(model, experiment, feats).items()}
+        hyp_name = f"{classifier} on {feats}"
+    else:
+        predicted, hyp_name = read_labels(hyp, "predicted labels"), str(hyp)
+    result = accuracy(read_labels(ref, "reference labels"), predicted, str(ref), hyp_name)
     confusion = [{"ref \\ hyp": label, **{h: str(n) for h, n in zip(result.labels, counts)},
                   "acc (%)": f"{100 * result.per_class[label]:.1f}"}
                  for label, counts in zip(result.labels, result.confusion) if label in result.per_class]
@@ -220,13 +242,13 @@ def _score_accuracy(ref, hyp):
     return [result.summary()], notes
 
 
-def _score_purity(ref, feats, clusters, n_init, seed, inertia_plot, max_k):
+def _score_purity(ref, feats, clusters, n_init, seed, inertia_plot, max_k, tsne_plot):
     from skiptool.metrics.clustering import inertia_curve, kmeans_purity, plot_inertia
     from skiptool.metrics.inputs import check_hyp_keys, load_vectors, read_labels, stack
 
     if feats is None:
         raise SkiptoolError("--metric purity needs --feats (latent vectors) and --ref (utt2label)")
-    _check_outputs([inertia_plot], [ref, feats])
+    _check_outputs([inertia_plot, tsne_plot], [ref, feats])
     labels = read_labels(ref, "labels")
     vectors = load_vectors(feats, row_keys=list(labels))
     unlabelled = check_hyp_keys(labels, vectors, str(feats), str(ref))
@@ -241,6 +263,11 @@ def _score_purity(ref, feats, clusters, n_init, seed, inertia_plot, max_k):
         plot_inertia(curve, inertia_plot, f"{feats}: k-means inertia")
         _print_table("k-means inertia", [{"k": str(kk), "inertia": f"{v:.6g}"} for kk, v in curve])
         notes.append(f"inertia curve plotted to {inertia_plot}")
+    if tsne_plot:
+        from skiptool.metrics.clustering import plot_tsne
+
+        plot_tsne(matrix, [labels[key] for key in keys], tsne_plot, f"{feats}: t-SNE", seed)
+        notes.append(f"t-SNE plotted to {tsne_plot}")
     return [result.summary()], notes
 
 

@@ -100,3 +100,33 @@ def plot_inertia(curve: Sequence[tuple[int, float]], path: str | os.PathLike, ti
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png")
     plt.close(fig)
+
+
+def plot_tsne(vectors: np.ndarray, labels: Sequence[str], path: str | os.PathLike, title: str = "",
+              seed: int = 0) -> None:
+    """Save a 2-D t-SNE (scikit-learn, seeded) of `vectors` coloured by label as a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if len(vectors) < 3:
+        raise SkiptoolError(f"t-SNE needs at least 3 vectors, got {len(vectors)}")
+    perplexity = min(30.0, (len(vectors) - 1) / 3)
+    points = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(vectors)
+    labels = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    for i, label in enumerate(sorted(np.unique(labels), key=lambda x: (len(x), x))):
+        chosen = labels == label
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=6, color=plt.cm.tab10(i % 10), label=label)
+    ax.legend(markerscale=2, fontsize=7, loc="best", ncol=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_write(Path(path), "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
