@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 
-from skiptool.train import load_experiment_config, train_experiment
-from skiptool.train.distributed import context_from_env, launch_torchrun, launched_by_torchrun, resolve_device
 from skiptool.utils import progress
 from skiptool.utils.config import parse_overrides, to_yaml
 from skiptool.utils.errors import SkiptoolError
@@ -63,6 +60,11 @@ def train(
 
     Example: skiptool train --config conf/train/pvae.yaml --data speech=dump/fbank/train --data image=dump/image/train --dev-data speech=dump/fbank/dev --dev-data image=dump/image/dev --exp-dir exp/pvae train.max_epochs=100
     """
+    import torch  # here, not at the top: `skiptool --help` should not wait for torch
+
+    from skiptool.train import load_experiment_config, train_experiment
+    from skiptool.train.distributed import context_from_env, launch_torchrun, launched_by_torchrun, resolve_device
+
     experiment = load_experiment_config(config, parse_overrides(overrides))
     if print_config:
         typer.echo(to_yaml(experiment), nl=False)
