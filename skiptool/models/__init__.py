@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from skiptool.data.datasets import collate
-from skiptool.models import classifier
+from skiptool.models import classifier, pvae
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,6 @@ MODELS: dict[str, ModelEntry] = {
                                    classifier.image_classifier_dataset, collate),
     "speech_classifier": ModelEntry(classifier.SpeechClassifierConfig, classifier.build_speech_classifier,
                                     classifier.speech_classifier_dataset, collate),
+    # PVAE and its baselines (model_conf.variant: pvae, pvae_nocm, jmvae_kl, vae_sp, vae_im)
+    "pvae": ModelEntry(pvae.PVAEConfig, pvae.build_pvae, pvae.pvae_dataset, collate),
 }

@@ -434,3 +434,26 @@ class PVAE(nn.Module):
 def build_pvae(cfg: PVAEConfig) -> PVAE:
     """Registry builder (`ModelEntry.build`): the model of `cfg.variant`."""
     return PVAE(cfg)
+
+
+def pvae_dataset(cfg: PVAEConfig, data_dirs: dict, train: bool, seed: int):
+    """Registry dataset (`ModelEntry.dataset`): the variant's modalities from `--data`/`--dev-data`;
+    for two modalities, each utterance with a same-class image redrawn every epoch (SameClassPairs)."""
+    from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, SameClassPairs, data_dir
+
+    speech = images = None
+    if "speech" in cfg.modalities:
+        speech = FeatsDataset(data_dir(data_dirs, "speech", train, "pvae"), labels=cfg.variant != "vae_sp" or None)
+        if speech.dim != cfg.speech_dim:
+            raise SkiptoolError(f"{speech.feats_dir}: features have {speech.dim} dims but model_conf.speech_dim "
+                                f"is {cfg.speech_dim}; set it to {speech.dim}")
+    if "image" in cfg.modalities:
+        images = ImageFeatsDataset(data_dir(data_dirs, "image", train, "pvae"),
+                                   labels=cfg.variant != "vae_im" or None)
+        expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
+        if images.shape != expected:
+            raise SkiptoolError(f"{images.feats_dir}: images are {images.shape} (C, H, W) but the model takes "
+                                f"{expected}; set model_conf.image_size/image_channels")
+    if speech is not None and images is not None:
+        return SameClassPairs(speech, images, seed)
+    return speech if speech is not None else images

@@ -1,0 +1,94 @@
+"""skiptool/decode/pvae.py on a tiny random PVAE and tiny feature dirs: every output in the
+layout the next stage reads (image feature dirs, vocodable FBank dirs, latent scps)."""
+
+from __future__ import annotations
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from skiptool.data.datadir import read_table
+from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset
+from skiptool.decode import pvae as decode
+from skiptool.models.pvae import PVAE
+from skiptool.utils.errors import SkiptoolError
+from tests.fixtures.featdirs import write_image_dir, write_speech_dir
+from tests.unit.test_pvae import D, S, VARIANTS, tiny
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feats")
+    speech = write_speech_dir(root / "speech", per_class=3, dim=D)
+    (speech / "cmvn.ark").write_bytes(b"stats")
+    return {"speech": speech, "image": write_image_dir(root / "image", per_class=3, side=S)}
+
+
+def model(variant: str) -> PVAE:
+    torch.manual_seed(0)
+    return PVAE(tiny(variant)).eval()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_embed_writes_each_latent_of_each_modality(variant, dirs, tmp_path):
+    m = model(variant)
+    given = {k: (dirs[k] if k in m.cfg.modalities else None) for k in ("speech", "image")}
+    written = decode.embed(m, given["speech"], given["image"], tmp_path, CPU)
+    expected = {f"{mod}_{z}" for mod in m.cfg.modalities for z in m.cfg.latents(mod)}
+    assert set(written) == expected
+    dims = m.cfg.latent_dims()
+    for name, scp in written.items():
+        vectors = dict(kaldiio.load_scp(str(scp)))
+        modality, latent = name.split("_", 1)
+        assert set(vectors) == set(read_table(tmp_path / f"{modality}_utt2label"))
+        assert all(v.shape == (dims[latent],) for v in vectors.values())
+
+
+def test_embed_refuses_a_modality_the_variant_lacks(dirs, tmp_path):
+    with pytest.raises(SkiptoolError, match="no image encoder"):
+        decode.embed(model("vae_sp"), None, dirs["image"], tmp_path, CPU)
+
+
+def test_speech_to_image_writes_an_image_feature_dir(dirs, tmp_path):
+    decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path, CPU, style_image_dir=dirs["image"])
+    images = ImageFeatsDataset(tmp_path, labels=True)  # what the image classifier reads
+    assert images.shape == (1, S, S) and len(images) == 9
+    assert images.labels == FeatsDataset(dirs["speech"], labels=True).labels
+    assert len(list((tmp_path / "png").glob("*.png"))) == 9
+
+
+@pytest.mark.parametrize("style", [True, False])
+def test_image_to_speech_takes_the_reference_length_and_is_vocodable(dirs, tmp_path, style):
+    decode.image_to_speech(model("pvae"), dirs["image"], tmp_path, CPU,
+                           style_speech_dir=dirs["speech"] if style else None, seed=1, num_frames=7)
+    generated = FeatsDataset(tmp_path, labels=True)
+    lengths = {len(f) for f in generated.feats}
+    ref_lengths = {len(f) for f in FeatsDataset(dirs["speech"]).feats}
+    assert lengths <= ref_lengths if style else lengths == {7}
+    text = read_table(tmp_path / "text")
+    assert text["img00_1"] == "one" and set(text) == set(generated.keys)
+    assert (tmp_path / "cmvn.ark").exists() == style and (tmp_path / "conf.yaml").exists() == style
+
+
+def test_generation_is_seeded(dirs, tmp_path):
+    for run in ("a", "b"):
+        decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path / run, CPU, seed=3)
+    a, b = (dict(kaldiio.load_scp(str(tmp_path / run / "feats.scp"))) for run in ("a", "b"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_style_grids(variant, dirs, tmp_path):
+    written = decode.style_grids(model(variant), dirs["speech"], dirs["image"], tmp_path, CPU, n=2)
+    names = {p.name for p in written}
+    m = model(variant)
+    if variant in ("pvae", "pvae_nocm", "jmvae_kl"):
+        assert names == {"image_from_image.png", "image_from_speech.png", "speech_from_speech.png",
+                         "speech_from_image.png"}
+    else:
+        modality = m.cfg.modalities[0]
+        assert names == {f"{modality}_from_{modality}.png"}
+    assert all(p.stat().st_size > 0 for p in written)
