@@ -399,10 +399,23 @@ def resolve_spec_config(feats_scp: str | os.PathLike, conf: str | os.PathLike | 
     return cfg, note
 
 
-def _state_text(feats_scp: Path, feature_type: str, spec: TacotronSpecConfig, gl: GriffinLimConfig) -> str:
+def _state_text(feats_scp: Path, feature_type: str, spec, gl: GriffinLimConfig) -> str:
     gl_settings = {k: v for k, v in dataclasses.asdict(gl).items() if k != "batch_size"}  # does not change a wav
+    if feature_type == "fbank":  # an FbankInversion: its config and the CMVN it undoes
+        features = {**dataclasses.asdict(spec.cfg), "norm_vars": spec.norm_vars,
+                    "cmvn_stats": None if spec.cmvn_stats is None else np.round(spec.cmvn_stats, 6).tolist()}
+    else:
+        features = dataclasses.asdict(spec)
     return yaml.safe_dump({"feats_scp": str(feats_scp.resolve()), "type": feature_type,
-                           "griffinlim": gl_settings, "features": dataclasses.asdict(spec)}, sort_keys=False)
+                           "griffinlim": gl_settings, "features": features}, sort_keys=False)
+
+
+def _feature_dim(feature_type: str, spec) -> tuple[int, str]:
+    """The feature dimension `spec` expects, and how to say it."""
+    if feature_type == "fbank":
+        return spec.dim, f"num_mel_bins = {spec.dim}"
+    dim = expected_dim(feature_type, spec)
+    return dim, (f"num_mels = {dim}" if feature_type == "mel" else f"n_fft/2+1 = {dim}")
 
 
 def _prepare_out_dir(out_dir: Path, state: str, overwrite: bool) -> None:
@@ -475,9 +488,8 @@ def _load_features(loader, key: str, feats_scp: Path, feature_type: str, cfg: Ta
     if matrix.ndim != 2:
         raise SkiptoolError(f"{feats_scp}: utterance '{key}' is not a (frames, dims) matrix (shape "
                             f"{matrix.shape}); vocode reads the matrices `skiptool feats` writes")
-    dim = expected_dim(feature_type, cfg)
+    dim, what = _feature_dim(feature_type, cfg)
     if matrix.shape[1] != dim:
-        what = f"num_mels = {dim}" if feature_type == "mel" else f"n_fft/2+1 = {dim}"
         raise SkiptoolError(f"{feats_scp}: utterance '{key}' has {matrix.shape[1]}-dim features but --type "
                             f"{feature_type} expects {what} ({cfg_source}); check --type and --conf")
     if matrix.shape[0] < 2:
@@ -501,8 +513,8 @@ def vocode_feats_scp(feats_scp: str | os.PathLike, out_dir: str | os.PathLike, f
     analysed speech unless that would clip; such utterances are scaled to a peak of 0.99.
     """
     feats_scp, out_dir = Path(feats_scp), Path(out_dir)
-    if feature_type not in FEATURE_TYPES:
-        raise SkiptoolError(f"--type must be one of {', '.join(FEATURE_TYPES)}, got '{feature_type}'")
+    if feature_type not in (*FEATURE_TYPES, "fbank"):
+        raise SkiptoolError(f"--type must be one of {', '.join(FEATURE_TYPES)}, fbank; got '{feature_type}'")
     table = _read_feats_scp(feats_scp)
     loader = kaldiio.load_scp(str(feats_scp))
     first = next(iter(table))
@@ -522,7 +534,11 @@ def vocode_feats_scp(feats_scp: str | os.PathLike, out_dir: str | os.PathLike, f
         for start in range(0, len(todo), gl.batch_size):
             keys = todo[start: start + gl.batch_size]
             feats = [_load_features(loader, k, feats_scp, feature_type, spec, cfg_source) for k in keys]
-            wavs = features_to_wavs(feats, feature_type, spec, gl, [key_seed(gl.seed, k) for k in keys])
+            seeds = [key_seed(gl.seed, k) for k in keys]
+            if feature_type == "fbank":  # spec is an FbankInversion (skiptool.audio.fbank_inverse)
+                wavs = spec.to_wavs(feats, gl, seeds)
+            else:
+                wavs = features_to_wavs(feats, feature_type, spec, gl, seeds)
             for key, wav in zip(keys, wavs):
                 peak = float(wav.abs().max()) if wav.numel() else 0.0
                 if peak > 1.0:

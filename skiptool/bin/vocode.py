@@ -20,6 +20,7 @@ _DEFAULT = GriffinLimConfig()
 class FeatureType(str, Enum):
     mel = "mel"
     linear = "linear"
+    fbank = "fbank"
 
 
 class MelInversion(str, Enum):
@@ -33,12 +34,14 @@ class InitialPhase(str, Enum):
 
 
 def vocode(
-    feats_scp: Path = typer.Argument(..., help="Kaldi feats.scp of Tacotron features, (frames, dims) in [0, 1], "
-                                               "as `skiptool feats --type mel|linear` writes them."),
+    feats_scp: Path = typer.Argument(..., help="Kaldi feats.scp of features as `skiptool feats --type "
+                                               "mel|linear|fbank` writes them (or a model generates them)."),
     out_dir: Path = typer.Argument(..., help="Output directory: OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp."),
     feature_type: FeatureType = typer.Option(..., "--type", help="Kind of features in FEATS_SCP."),
-    conf: Optional[Path] = typer.Option(None, "--conf", help="Feature config (TacotronSpecConfig YAML) the features "
-                                        "were made with. Default: conf.yaml beside FEATS_SCP, else built-in defaults."),
+    conf: Optional[Path] = typer.Option(None, "--conf", help="Feature config the features were made with. Default: "
+                                        "conf.yaml beside FEATS_SCP, else (mel, linear) built-in defaults."),
+    cmvn: Optional[Path] = typer.Option(None, "--cmvn", help="fbank: CMVN stats to undo (Kaldi layout). Default: "
+                                        "cmvn.ark beside FEATS_SCP, or the stats its conf.yaml names."),
     n_iter: int = typer.Option(_DEFAULT.n_iter, "--n-iter", min=0, help="Griffin-Lim iterations."),
     power: float = typer.Option(_DEFAULT.power, "--power", help="Raise magnitudes to this power before "
                                 "Griffin-Lim (level kept); > 1 sharpens harmonics."),
@@ -53,7 +56,10 @@ def vocode(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished or different run in OUT_DIR."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configs and exit."),
 ) -> None:
-    """Turn mel or linear features back into speech with fast Griffin-Lim.
+    """Turn mel, linear or FBank features back into speech with fast Griffin-Lim.
+
+    fbank: CMVN is undone, the log-mel energies mapped to a power spectrum by the pseudo-inverse
+    of Kaldi's mel filterbank, and Griffin-Lim runs at the FBank frame geometry (25 ms / 10 ms).
 
     Writes OUT_DIR/wav/<key>.wav (16-bit) and, last, OUT_DIR/wav.scp. Rerunning the same command after an interruption resumes it, skipping the wavs already written.
 
@@ -65,9 +71,17 @@ def vocode(
                               batch_size=batch_size)
     except ValueError as e:
         raise SkiptoolError(f"vocode options: {e}") from None
-    spec, note = resolve_spec_config(feats_scp, conf)
+    if feature_type == FeatureType.fbank:
+        from skiptool.audio.fbank_inverse import load_fbank_inversion
+
+        spec, note = load_fbank_inversion(feats_scp, conf, cmvn)
+    elif cmvn is not None:
+        raise SkiptoolError("--cmvn is for --type fbank (Tacotron mel/linear features have no CMVN)")
+    else:
+        spec, note = resolve_spec_config(feats_scp, conf)
     if print_config:
-        resolved = {"features": to_dict(spec), "griffinlim": to_dict(gl)}
+        features = to_dict(spec.cfg) if feature_type == FeatureType.fbank else to_dict(spec)
+        resolved = {"features": features, "griffinlim": to_dict(gl)}
         typer.echo(f"# {note}\n" + yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False), nl=False)
         return
     print(f"skiptool vocode: {note}", file=sys.stderr)

@@ -219,6 +219,8 @@ def test_bad_options_and_config(cli, tmp_path, mel_scp):
     bad_value.write_text("win_length: 4096\n")
     assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--conf", bad_value), "value.yaml", "win_length")
     assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--conf", tmp_path / "none.yaml"), "none.yaml")
-    r = cli("vocode", mel_scp, out, "--type", "fbank")
-    assert r.code == 2 and "fbank" in r.err and "Traceback" not in r.err  # typer's usage error
+    r = cli("vocode", mel_scp, out, "--type", "cepstrum")
+    assert r.code == 2 and "cepstrum" in r.err and "Traceback" not in r.err  # typer's usage error
+    assert_user_error(cli("vocode", mel_scp, out, "--type", "fbank"), "needs the FBank config")
+    assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--cmvn", bad_yaml), "--cmvn is for --type fbank")
     assert not out.exists()
