@@ -102,10 +102,11 @@ def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
 def speech_to_image(model: PVAE, speech_dir: Path, out_dir: Path, device: torch.device,
                     style_image_dir: Path | None = None, seed: int = 0) -> None:
     """A written digit per utterance of speech_dir: z_s from the speech, the writing style z_i of a
-    (seeded) random image of style_image_dir or, without one, of the prior. Writes an image
+    (seeded) random image of style_image_dir or, without one, of the prior (JMVAE-kl: its z only). Writes an image
     feature dir (feats.scp, conf.yaml, utt2label of the source) and png/<key>.png."""
     speech = FeatsDataset(speech_dir, labels=False)
-    styles = ImageFeatsDataset(style_image_dir, labels=False) if style_image_dir else None
+    has_style = model.cfg.variant in ("pvae", "pvae_nocm")  # JMVAE-kl's single z has no style part
+    styles = ImageFeatsDataset(style_image_dir, labels=False) if style_image_dir and has_style else None
     draw = _style_draw(len(speech), len(styles), seed) if styles else None
     generator = torch.Generator().manual_seed(seed)
     keys, images, done = [], [], 0

@@ -92,3 +92,10 @@ def test_style_grids(variant, dirs, tmp_path):
         modality = m.cfg.modalities[0]
         assert names == {f"{modality}_from_{modality}.png"}
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_jmvae_ignores_style_references_it_cannot_use(dirs, tmp_path):
+    m = model("jmvae_kl")
+    decode.speech_to_image(m, dirs["speech"], tmp_path / "s2i", CPU, style_image_dir=dirs["image"])
+    decode.image_to_speech(m, dirs["image"], tmp_path / "i2s", CPU, style_speech_dir=dirs["speech"])
+    assert len(ImageFeatsDataset(tmp_path / "s2i")) == 9 and len(FeatsDataset(tmp_path / "i2s")) == 9

@@ -1,0 +1,61 @@
+"""egs/tidigit_mnist/run.sh: corpus-variable checks, and all six stages on a few dozen built-in
+utterances (espeak-ng digits + scikit-learn digits, one epoch per model), then a resumed rerun."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import copy_recipe, run_recipe
+
+# Two models keep the run short: one cross-modal (every decode task), one single-modality.
+TINY = ("--espeak-speakers", "4", "--espeak-takes", "1", "--epochs", "1", "--n-iter", "4",
+        "--models", "pvae vae_sp")
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    return copy_recipe("tidigit_mnist", tmp_path_factory.mktemp("recipe"))
+
+
+def test_usage_lists_every_option(recipe):
+    r = run_recipe(recipe, "--help")
+    assert r.returncode == 0
+    declared = (recipe / "run.sh").read_text().split("help_message=")[0]  # the option block
+    options = re.findall(r"^(\w+)=", declared, flags=re.M)
+    assert len(options) >= 15
+    for option in options:
+        assert f"--{option.replace('_', '-')}" in r.stdout, option
+
+
+@pytest.mark.parametrize("layout", ["missing", "wrong"])
+def test_a_corpus_variable_in_the_wrong_place_stops_stage_1(recipe, tmp_path, layout):
+    path = tmp_path / "fsdd"
+    if layout == "wrong":
+        (path / "audio").mkdir(parents=True)
+    r = run_recipe(recipe, "--stop-stage", "1", env={"FSDD": str(path)})
+    assert r.returncode != 0
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"FSDD={path}"), r.stderr
+    assert "recordings/" in errors[0]
+
+
+def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
+    r = run_recipe(recipe, *TINY, timeout=1200)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "built-in corpus" in r.stdout
+    exp = recipe / "exp" / "espeak_sklearn"
+    results = (exp / "RESULTS.md").read_text()
+    for model in ("pvae", "vae_sp"):
+        assert f"| {model} " in results, model
+        assert (exp / model / "checkpoints" / "latest.pt").exists()
+    assert "| pvae speech_z_s | purity" in results and "| pvae image_z_i | purity" in results
+    assert "| pvae speech->image | accuracy" in results and "| pvae image->speech | WER" in results
+    assert list((exp / "pvae" / "decode_test" / "grids").glob("*.png"))
+    assert (exp / "pvae" / "decode_test" / "image2speech" / "griffinlim" / "wav.scp").is_file()
+    assert (exp / "pvae" / "decode_test" / "embed" / "speech_z_s_tsne.png").is_file()
+
+    again = run_recipe(recipe, "--stage", "3", "--stop-stage", "4", *TINY)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "already decoded" in again.stdout
