@@ -50,8 +50,10 @@ class FbankInversion:
             magnitude = fbank_to_magnitude(f, self.cfg, self.cmvn_stats, self.norm_vars)
             sharpened = magnitude.pow(gl.power)
             targets.append(sharpened * (magnitude.norm() / sharpened.norm().clamp(min=1e-12)))
+        # snip_edges frames cover [t * shift, t * shift + window): Griffin-Lim on the same grid makes the
+        # output (frames - 1) * shift + window samples long, so that its FBank has the same frames again.
         wavs = griffinlim(targets, g.padded_window_size, g.window_shift, g.window_size, gl.n_iter,
-                          gl.momentum, gl.init, seeds)
+                          gl.momentum, gl.init, seeds, center=not self.cfg.snip_edges)
         return [deemphasis(w, self.cfg.preemphasis_coefficient) for w in wavs]
 
 

@@ -44,6 +44,7 @@ import yaml
 
 from skiptool.audio.io import write_wav
 from skiptool.audio.tacotron import TacotronSpecConfig, db_to_amp, deemphasis, features_to_magnitude, mel_basis
+from skiptool.audio.vocoder_config import GriffinLimConfig  # noqa: F401 (re-exported)
 from skiptool.data.datadir import read_table, write_table
 from skiptool.utils.config import from_dict, read_yaml
 from skiptool.utils.errors import SkiptoolError
@@ -52,32 +53,6 @@ from skiptool.utils.progress import track
 
 FeatureType = Literal["mel", "linear"]
 FEATURE_TYPES: tuple[str, ...] = ("mel", "linear")
-
-
-@dataclass(frozen=True)
-class GriffinLimConfig:
-    """How features become waveforms; the STFT settings come from the `TacotronSpecConfig`."""
-
-    n_iter: int = 60
-    power: float = 1.5  # magnitudes are raised to this before Griffin-Lim (Tacotron's sharpening)
-    momentum: float = 0.99  # fast Griffin-Lim (Perraudin et al. 2013); 0 = plain Griffin-Lim
-    init: Literal["random", "zeros"] = "random"  # initial phase
-    seed: int = 0  # random initial phase: each utterance's generator is seeded from (seed, key)
-    mel_inversion: Literal["pinv", "nnls"] = "pinv"
-    nnls_iter: int = 50  # projected-gradient iterations for mel_inversion: nnls
-    batch_size: int = 16
-
-    def __post_init__(self):
-        if self.n_iter < 0:
-            raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
-        if self.power <= 0:
-            raise ValueError(f"power must be > 0, got {self.power}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.nnls_iter < 0:
-            raise ValueError(f"nnls_iter must be >= 0, got {self.nnls_iter}")
 
 
 def key_seed(seed: int, key: str) -> int:
@@ -121,6 +96,7 @@ def griffinlim(
     init: Literal["random", "zeros"] = "random",
     seeds: int | Sequence[int] = 0,
     chunk_frames: int = CHUNK_FRAMES,
+    center: bool = True,
 ) -> list[torch.Tensor]:
     """Waveforms whose STFT magnitudes approach the given ones, by fast Griffin-Lim.
 
@@ -128,7 +104,10 @@ def griffinlim(
     they are processed in zero-padded batches of similar lengths (at most `chunk_frames` padded
     frames each, unless one utterance is longer), in parallel over torch's threads.
     The STFT is torch.stft's with a Hann window,
-    center=True and zero padding. Each output has (frames - 1) * hop_length samples. An utterance
+    center=True and zero padding. Each output has (frames - 1) * hop_length samples. With
+    center=False, frame t covers samples [t * hop_length, t * hop_length + win_length) instead, as
+    Kaldi's frames with snip_edges, and each output has (frames - 1) * hop_length + win_length
+    samples (the FBank inversion uses this, so that re-extracted frames line up). An utterance
     gives the same waveform (up to float rounding) alone or in any batch, given the same seed.
     Runs in float64 if the first magnitude is float64, else in float32.
     """
@@ -146,7 +125,7 @@ def griffinlim(
     if not magnitudes:
         return []
     settings = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_iter=n_iter,
-                    momentum=momentum, init=init)
+                    momentum=momentum, init=init, center=center)
     chunks = _chunks_by_length([m.shape[0] for m in magnitudes], chunk_frames)
     wavs: list[torch.Tensor | None] = [None] * len(magnitudes)
 
@@ -190,7 +169,8 @@ def _chunks_by_length(frames: list[int], budget: int) -> list[list[int]]:
 
 
 def _griffinlim_batch(magnitudes: list[torch.Tensor], seeds: list[int], n_fft: int, hop_length: int,
-                      win_length: int, n_iter: int, momentum: float, init: str) -> list[torch.Tensor]:
+                      win_length: int, n_iter: int, momentum: float, init: str, center: bool = True
+                      ) -> list[torch.Tensor]:
     """The Griffin-Lim loop on one zero-padded batch, in the calling thread."""
     batch = len(magnitudes)
     if batch == 0:
@@ -198,7 +178,7 @@ def _griffinlim_batch(magnitudes: list[torch.Tensor], seeds: list[int], n_fft: i
     n_freqs = n_fft // 2 + 1
     frames = [m.shape[0] for m in magnitudes]
     max_frames = max(frames)
-    lengths = [(t - 1) * hop_length for t in frames]
+    lengths = [(t - 1) * hop_length + (0 if center else win_length) for t in frames]
 
     dtype = torch.float64 if magnitudes[0].dtype == torch.float64 else torch.float32
     mags = torch.zeros(batch, max_frames, n_freqs, dtype=dtype)
@@ -215,9 +195,13 @@ def _griffinlim_batch(magnitudes: list[torch.Tensor], seeds: list[int], n_fft: i
     # samples [t * hop - lead, t * hop - lead + win_length). `signal` below holds the waveform
     # shifted by `lead`, so frame t is signal[t * hop : t * hop + win_length].
     offset = (n_fft - win_length) // 2
-    lead = n_fft // 2 - offset
+    lead = n_fft // 2 - offset if center else 0  # center=False: the output is `signal` itself
     padded_len = (max_frames - 1) * hop_length + win_length
-    inv_envelope = _inverse_envelope(frames, lengths, window, hop_length, lead, padded_len)
+    # center=False keeps the first and last samples, which only the edge of one window covers: their
+    # envelope (sum of squared windows) is near 0, and dividing by it would blow them up into clicks.
+    # A floor at 10% of the steady-state envelope tapers them instead.
+    floor = 0.0 if center else 0.1 * float(window.square().sum()) / hop_length
+    inv_envelope = _inverse_envelope(frames, lengths, window, hop_length, lead, padded_len, floor)
 
     # Buffers reused by every iteration: fresh tensors of this size cost page faults each time.
     fft_in = torch.zeros(batch, max_frames, n_fft, dtype=dtype)  # only [offset, offset + win) is ever non-zero
@@ -270,7 +254,7 @@ def _overlap_add(spec: torch.Tensor, fft_out: torch.Tensor, window: torch.Tensor
 
 
 def _inverse_envelope(frames: list[int], lengths: list[int], window: torch.Tensor, hop: int, lead: int,
-                      padded_len: int) -> torch.Tensor:
+                      padded_len: int, floor: float = 0.0) -> torch.Tensor:
     """(B, padded_len): 1 / sum of squared windows over each utterance's own frames, 0 outside it.
 
     Zero beyond an utterance's end keeps its re-analysis equal to that of the utterance alone
@@ -283,7 +267,7 @@ def _inverse_envelope(frames: list[int], lengths: list[int], window: torch.Tenso
         batch, padded_len)
     position = torch.arange(padded_len)[None, :] - lead
     inside = (position >= 0) & (position < torch.tensor(lengths)[:, None]) & (envelope > 1e-8)
-    return torch.where(inside, 1.0 / envelope.clamp(min=1e-8), torch.zeros((), dtype=window.dtype))
+    return torch.where(inside, 1.0 / envelope.clamp(min=max(floor, 1e-8)), torch.zeros((), dtype=window.dtype))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from typing import List, Optional
 
 import typer
 
-from skiptool.data.feats import config_yaml, extract_features, load_feats_config
 from skiptool.utils.config import parse_overrides
 
 
@@ -57,6 +56,8 @@ def feats(
 
     Example: skiptool feats data/fsdd/train dump/fbank/train --type fbank --nj 2 --cmvn global
     """
+    from skiptool.data.feats import config_yaml, extract_features, load_feats_config  # torch: import on use
+
     settings = parse_overrides(overrides)
     if print_config:
         cfg = load_feats_config(feat_type.value, conf, settings)

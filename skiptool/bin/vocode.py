@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 import yaml
 
-from skiptool.audio.griffinlim import GriffinLimConfig, resolve_spec_config, vocode_feats_scp
+from skiptool.audio.vocoder_config import GriffinLimConfig
 from skiptool.utils.config import to_dict
 from skiptool.utils.errors import SkiptoolError
 
@@ -37,7 +37,8 @@ def vocode(
     feats_scp: Path = typer.Argument(..., help="Kaldi feats.scp of features as `skiptool feats --type "
                                                "mel|linear|fbank` writes them (or a model generates them)."),
     out_dir: Path = typer.Argument(..., help="Output directory: OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp."),
-    feature_type: FeatureType = typer.Option(..., "--type", help="Kind of features in FEATS_SCP."),
+    feature_type: FeatureType = typer.Option(..., "--type", help="Kind of features in FEATS_SCP: mel or "
+                                             "linear (Tacotron), fbank (Kaldi log-mel)."),
     conf: Optional[Path] = typer.Option(None, "--conf", help="Feature config the features were made with. Default: "
                                         "conf.yaml beside FEATS_SCP, else (mel, linear) built-in defaults."),
     cmvn: Optional[Path] = typer.Option(None, "--cmvn", help="fbank: CMVN stats to undo (Kaldi layout). Default: "
@@ -58,12 +59,15 @@ def vocode(
 ) -> None:
     """Turn mel, linear or FBank features back into speech with fast Griffin-Lim.
 
-    fbank: CMVN is undone, the log-mel energies mapped to a power spectrum by the pseudo-inverse
-    of Kaldi's mel filterbank, and Griffin-Lim runs at the FBank frame geometry (25 ms / 10 ms).
+    mel, linear: Tacotron features (skiptool feats --type mel|linear); normalisation and pre-emphasis are undone, mel goes to linear by pseudo-inverse or NNLS (--mel-inversion).
+
+    fbank: Kaldi log-mel FBank (skiptool feats --type fbank, with or without VAD and CMVN); the CMVN is undone (cmvn.ark beside FEATS_SCP, or --cmvn), the mel energies mapped to a power spectrum by the pseudo-inverse of Kaldi's mel filterbank, and Griffin-Lim runs at the FBank geometry (n_fft 512, window 400, hop 160 at 16 kHz).
 
     Writes OUT_DIR/wav/<key>.wav (16-bit) and, last, OUT_DIR/wav.scp. Rerunning the same command after an interruption resumes it, skipping the wavs already written.
 
     Example: skiptool vocode dump/mel/test/feats.scp exp/griffinlim --type mel --n-iter 60
+
+    Example: skiptool vocode dump/fbank/test/feats.scp exp/griffinlim --type fbank --n-iter 60
     """
     try:
         gl = GriffinLimConfig(n_iter=n_iter, power=power, momentum=momentum, init=init.value,
@@ -71,6 +75,8 @@ def vocode(
                               batch_size=batch_size)
     except ValueError as e:
         raise SkiptoolError(f"vocode options: {e}") from None
+    from skiptool.audio.griffinlim import resolve_spec_config, vocode_feats_scp  # torch: import on use
+
     if feature_type == FeatureType.fbank:
         from skiptool.audio.fbank_inverse import load_fbank_inversion
 

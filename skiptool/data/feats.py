@@ -143,6 +143,17 @@ class Source:
     end: float | None = None
 
 
+def _read_sorted_table(path: Path) -> dict[str, str]:
+    """read_table, and an error naming the first key out of C-locale order (Kaldi data dirs are sorted)."""
+    table = read_table(path)
+    keys = list(table)
+    for previous, key in zip(keys, keys[1:]):
+        if key < previous:
+            raise SkiptoolError(f"{path}: not sorted: '{key}' comes after '{previous}' (C-locale order); "
+                                f"run `skiptool data fix {path.parent}`")
+    return table
+
+
 def read_sources(data_dir: Path, feat_type: str) -> dict[str, Source]:
     """utt -> Source from wav.scp (with segments when present) or img.scp; checked before any work starts."""
     table = "img.scp" if feat_type == "image" else "wav.scp"
@@ -150,7 +161,7 @@ def read_sources(data_dir: Path, feat_type: str) -> dict[str, Source]:
     if not path.is_file():
         need = "an img.scp (<utt> <image path>)" if feat_type == "image" else "a wav.scp (<utt> <audio path>)"
         raise SkiptoolError(f"{path}: file not found; --type {feat_type} needs {need} in the data dir")
-    entries = read_table(path)
+    entries = _read_sorted_table(path)
     if feat_type == "image":
         sources = {key: Source(value) for key, value in entries.items()}
     else:
@@ -158,7 +169,7 @@ def read_sources(data_dir: Path, feat_type: str) -> dict[str, Source]:
         segments_path = data_dir / "segments"
         if segments_path.is_file():
             sources = {}
-            for utt, value in read_table(segments_path).items():
+            for utt, value in _read_sorted_table(segments_path).items():
                 parts = value.split()
                 try:
                     rec, start, end = parts[0], float(parts[1]), float(parts[2])

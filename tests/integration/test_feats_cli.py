@@ -284,6 +284,31 @@ def test_bad_audio(data_dir, tmp_path, case, needles):
     assert_failed_cleanly(run_cli("feats", data_dir, out, "--type", "fbank"), out, key, *needles)
 
 
+@pytest.mark.parametrize("case, file, needles", [
+    ("duplicate", "wav.scp", ["duplicate key 'spk0-utt0'", "skiptool data fix"]),
+    ("unsorted", "wav.scp", ["not sorted", "'spk0-utt0' comes after 'spk1-utt3'", "skiptool data fix"]),
+    ("unsorted_segments", "segments", ["not sorted", "skiptool data fix"]),
+    ("non_utf8_wav_scp", "wav.scp", ["line 2 is not valid UTF-8"]),
+    ("non_utf8_text", "text", ["line 2 is not valid UTF-8"]),
+])
+def test_bad_tables(data_dir, tmp_path, case, file, needles):
+    """Kaldi table problems stop feats before any work, naming the file (and key or line)."""
+    lines = (data_dir / "wav.scp").read_bytes().splitlines(keepends=True)
+    if case == "duplicate":
+        (data_dir / "wav.scp").write_bytes(lines[0] + b"".join(lines))
+    elif case == "unsorted":
+        (data_dir / "wav.scp").write_bytes(b"".join(lines[1:] + lines[:1]))
+    elif case == "unsorted_segments":
+        keys = sorted(read_table(data_dir / "wav.scp"))
+        (data_dir / "segments").write_text(f"{keys[1]}-seg {keys[1]} 0 0.1\n{keys[0]}-seg {keys[0]} 0 0.1\n")
+    elif case == "non_utf8_wav_scp":
+        (data_dir / "wav.scp").write_bytes(lines[0] + b"caf\xe9" + lines[1])
+    else:
+        (data_dir / "text").write_bytes(b"spk0-utt0 one\nspk1-utt1 caf\xe9\n")
+    out = tmp_path / "dump"
+    assert_failed_cleanly(run_cli("feats", data_dir, out, "--type", "fbank"), out, str(data_dir / file), *needles)
+
+
 def test_stereo_with_downmix_and_other_sample_formats_are_accepted(data_dir, tmp_path):
     keys = sorted(read_table(data_dir / "wav.scp"))
     paths = read_table(data_dir / "wav.scp")

@@ -1,4 +1,5 @@
-"""`skiptool vocode FEATS_SCP OUT_DIR --type {mel,linear}` on tiny feats.scp files made here with kaldiio."""
+"""`skiptool vocode FEATS_SCP OUT_DIR --type {mel,linear,fbank}` on tiny feats.scp files made here (kaldiio, or
+`skiptool feats --type fbank` for fbank)."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from skiptool.audio.cmvn import invert_cmvn
 from skiptool.audio.tacotron import TacotronSpecConfig, linear_spectrogram, mel_spectrogram
 from tests.conftest import assert_user_error
 
@@ -224,3 +226,73 @@ def test_bad_options_and_config(cli, tmp_path, mel_scp):
     assert_user_error(cli("vocode", mel_scp, out, "--type", "fbank"), "needs the FBank config")
     assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--cmvn", bad_yaml), "--cmvn is for --type fbank")
     assert not out.exists()
+
+
+def vowel(seconds: float, f0: float, sr: int = 16000) -> np.ndarray:
+    """A harmonic, vowel-like signal between two short silences (for the VAD to trim)."""
+    t = np.arange(int(seconds * sr)) / sr
+    wav = sum(np.sin(2 * np.pi * k * f0 * t) / k * np.exp(-((k * f0 - 700) / 900) ** 2) for k in range(1, 30))
+    silence = np.zeros(int(0.1 * sr))
+    return np.concatenate([silence, 0.3 * wav / np.abs(wav).max(), silence]).astype(np.float32)
+
+
+@pytest.fixture
+def fbank_dir(tmp_path, cli):
+    """80-dim FBank with VAD and global CMVN, as egs/tidigit_mnist stage 2 makes it."""
+    data = tmp_path / "data"
+    (data / "wav").mkdir(parents=True)
+    lines = []
+    for key, (seconds, f0) in sorted({"a": (0.4, 120.0), "b": (0.3, 210.0)}.items()):
+        sf.write(data / "wav" / f"{key}.wav", vowel(seconds, f0), 16000, subtype="PCM_16")
+        lines.append(f"{key} {data / 'wav' / f'{key}.wav'}\n")
+    (data / "wav.scp").write_text("".join(lines))
+    r = cli("-q", "feats", data, tmp_path / "fbank", "--type", "fbank", "--set", "vad=true", "--cmvn", "global")
+    assert r.code == 0, r.err
+    return tmp_path / "fbank"
+
+
+def test_vocode_fbank_undoes_cmvn_and_writes_16k_wavs(cli, tmp_path, fbank_dir):
+    scp = fbank_dir / "feats.scp"
+    out = tmp_path / "gl"
+    r = cli("-q", "vocode", scp, out, "--type", "fbank", "--n-iter", "20")
+    assert r.code == 0, r.err
+    assert "undoing CMVN with" in r.err and str(fbank_dir / "cmvn.ark") in r.err
+    wav_scp = read_wav_scp(out / "wav.scp")
+    frames = {k: len(v) for k, v in kaldiio.load_scp(str(scp)).items()}
+    assert list(wav_scp) == ["a", "b"]
+    for key, path in wav_scp.items():
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert info.frames == (frames[key] - 1) * 160 + 400  # on Kaldi's frame grid (snip_edges): same frames again
+        wav, _ = sf.read(path)
+        assert 0.01 < np.abs(wav).max() <= 1.0
+
+    # The vocoded audio has nearly the FBank it was made from (before CMVN): re-extract and compare.
+    again = tmp_path / "again"
+    (again / "data").mkdir(parents=True)
+    (again / "data" / "wav.scp").write_text((out / "wav.scp").read_text())
+    r = cli("-q", "feats", again / "data", again / "fbank", "--type", "fbank")
+    assert r.code == 0, r.err
+    stats = kaldiio.load_mat(str(fbank_dir / "cmvn.ark"))
+    revocoded = kaldiio.load_scp(str(again / "fbank" / "feats.scp"))
+    for key, matrix in kaldiio.load_scp(str(scp)).items():
+        original, vocoded = invert_cmvn(np.asarray(matrix), stats, True), np.asarray(revocoded[key])
+        assert original.shape == vocoded.shape
+        voiced = original.mean(1) > original.mean(1).max() - 8  # not the VAD's silent context frames
+        loud = original.mean(0) > original.mean(0).max() - 8  # bands with signal in them
+        error = np.abs(original[voiced][:, loud] - vocoded[voiced][:, loud]).mean()
+        assert error < 1.2, (key, error)  # nats per band; white noise: ~3
+
+
+def test_vocode_fbank_with_stats_given_and_print_config(cli, tmp_path, fbank_dir):
+    stats = tmp_path / "train_cmvn.ark"
+    (fbank_dir / "cmvn.ark").rename(stats)
+    out = tmp_path / "gl"
+    assert_user_error(cli("-q", "vocode", fbank_dir / "feats.scp", out, "--type", "fbank"), "cmvn.ark", "--cmvn")
+    assert not (out / "wav.scp").exists()
+    r = cli("vocode", fbank_dir / "feats.scp", out, "--type", "fbank", "--cmvn", stats, "--print-config")
+    assert r.code == 0, r.err
+    assert "num_mel_bins: 80" in r.out and "n_iter: 60" in r.out and str(stats) in r.out
+    r = cli("-q", "vocode", fbank_dir / "feats.scp", out, "--type", "fbank", "--cmvn", stats, "--n-iter", "2")
+    assert r.code == 0, r.err
+    assert sorted(read_wav_scp(out / "wav.scp")) == ["a", "b"]

@@ -52,6 +52,31 @@ def test_round_trip_keeps_the_log_mel_spectrum(with_cmvn):
     assert error < 1.5 and error < noise / 2, (error, noise)  # nats per band; white noise: ~3.2
 
 
+def mel_spectral_convergence_db(original: torch.Tensor, vocoded: torch.Tensor, cfg: FbankConfig) -> float:
+    """20 log10(||M' - M|| / ||M||) over the mel magnitudes sqrt(exp(fbank)) of the two signals."""
+    a, b = fbank([original], cfg)[0], fbank([vocoded], cfg)[0]
+    frames = min(len(a), len(b))
+    a, b = a[:frames].exp().sqrt(), b[:frames].exp().sqrt()
+    return 20 * math.log10(float((a - b).norm() / a.norm()))
+
+
+@pytest.mark.parametrize("with_cmvn", [False, True])
+def test_round_trip_spectral_convergence(with_cmvn):
+    """80-dim FBank as `skiptool feats --type fbank --cmvn global` writes it -> audio -> FBank again:
+    Griffin-Lim brings the mel spectral convergence from about -5 dB (initial random phase) to
+    about -16 dB; measured here with the default 60 iterations."""
+    cfg = FbankConfig(num_mel_bins=80, dither=0.0)
+    wav = vowel()
+    feats = fbank([wav], cfg)[0].numpy()
+    stats = cmvn.global_stats([feats]) if with_cmvn else None
+    if with_cmvn:
+        feats = cmvn.apply_cmvn(feats, stats)
+    inversion = FbankInversion(cfg, stats)
+    start, end = (inversion.to_wavs([torch.from_numpy(feats)], GriffinLimConfig(n_iter=n))[0] for n in (0, 60))
+    sc_start, sc_end = (mel_spectral_convergence_db(wav, out, cfg) for out in (start, end))
+    assert sc_end < -12 and sc_end < sc_start - 6, (sc_start, sc_end)
+
+
 def test_magnitude_is_in_waveform_units():
     wav = vowel()
     magnitude = fbank_to_magnitude(fbank([wav], CFG)[0], CFG)

@@ -29,7 +29,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from skiptool.data.datadir import DataDir, make_temp_dir, replace_dir
 from skiptool.utils.errors import SkiptoolError
@@ -96,6 +95,8 @@ def has_part(corpus_dir: Path, part: str) -> bool:
 
 def stratified_split(labels: np.ndarray, sizes: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
     """Indices of held-out splits of the given sizes, the rest as "train"; seeded, by label."""
+    from sklearn.model_selection import train_test_split  # lazy: sklearn takes seconds to import
+
     remaining = np.arange(len(labels))
     splits = {}
     for name, size in sizes.items():

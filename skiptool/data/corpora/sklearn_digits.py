@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from skiptool.data.corpora.mnist import SPLITS, check_image_outputs_writable, stratified_split, write_image_splits
 from skiptool.data.datadir import DataDir
@@ -43,6 +42,8 @@ def prepare_sklearn_digits(out_dir: str | os.PathLike, *, dev_fraction: float = 
 def load_sklearn_digits_splits(*, dev_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
                                ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
     """(images 28x28 uint8, labels, keys, {split: indices}) of the upscaled digits, nothing written."""
+    from sklearn.datasets import load_digits  # lazy: sklearn takes seconds to import
+
     digits = load_digits()
     images = np.stack([upscale_to_mnist(d) for d in digits.images])
     labels = digits.target.astype(np.int64)
