@@ -15,7 +15,7 @@ import sys
 import typer
 
 from skiptool import __version__
-from skiptool.bin import data, decode, feats, prep, score, synth, train, vocode
+from skiptool.bin import data, decode, feats, prep, score, synth, token, train, vocode
 from skiptool.utils import progress
 from skiptool.utils.errors import SkiptoolError
 
@@ -48,6 +48,7 @@ def _root(
 
 app.add_typer(prep.app, name="prep")
 app.add_typer(data.app, name="data")
+app.add_typer(token.app, name="token")
 app.command("feats", no_args_is_help=True)(feats.feats)
 app.command("train", no_args_is_help=True)(train.train)
 app.command("decode", no_args_is_help=True)(decode.decode)

@@ -167,3 +167,129 @@ def sklearn_digits(
     parts = PREPARERS["sklearn-digits"](out_dir, dev_fraction=dev_fraction, test_fraction=test_fraction, seed=seed,
                                         overwrite=overwrite)
     _report(out_dir, parts)
+
+
+def _report_captions(out_dir: Path, parts: dict[str, DataDir]) -> None:
+    for name, dd in parts.items():
+        images = len(set(dd.tables["img.scp"].values()))
+        typer.echo(f"wrote {out_dir / name}: {images} images, {len(dd)} captions")
+
+
+class CocoSplit(str, enum.Enum):
+    auto = "auto"
+    official = "official"
+    karpathy = "karpathy"
+
+
+@_command("coco")
+def coco(
+    corpus_dir: Path = typer.Argument(..., help="COCO root: annotations/captions_{train,val}<year>.json and "
+                                                "{train,val}<year>/ image folders, or dataset_coco.json (Karpathy)."),
+    out_dir: Path = typer.Argument(..., help="Where to write the train/, dev/ and test/ caption data dirs."),
+    split: CocoSplit = typer.Option(CocoSplit.auto, "--split",
+                                    help="karpathy: dataset_coco.json's train+restval/val/test; official: train json "
+                                         "-> train, val json -> dev (first --dev-size images) and test; auto: "
+                                         "karpathy when dataset_coco.json exists."),
+    dev_size: int = typer.Option(5000, "--dev-size", help="Official split: val images (by id) that go to dev."),
+    captions_per_image: int = typer.Option(5, "--captions-per-image", help="Captions kept per image (1-9)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing data dirs."),
+) -> None:
+    """MS COCO captions -> caption data dirs OUT_DIR/train, dev, test.
+
+    One utterance per image-caption pair, keyed IMAGE-cK, with img.scp (the original image) and
+    text; DIR/captions holds the captions keyed by image (repeated keys), the BLEU references.
+
+    Example: skiptool prep coco /corpora/coco data/coco --split karpathy
+    """
+    parts = PREPARERS["coco"](corpus_dir, out_dir, split=split.value, dev_size=dev_size,
+                              captions_per_image=captions_per_image, overwrite=overwrite)
+    _report_captions(out_dir, parts)
+
+
+@_command("shapes")
+def shapes(
+    out_dir: Path = typer.Argument(..., help="Where to write images/ and the train/, dev/, test/ caption data dirs."),
+    num_train: int = typer.Option(1000, "--num-train", help="Images in train."),
+    num_dev: int = typer.Option(100, "--num-dev", help="Images in dev."),
+    num_test: int = typer.Option(100, "--num-test", help="Images in test."),
+    image_size: int = typer.Option(64, "--image-size", help="Image side in pixels (the paper uses 128)."),
+    captions_per_image: int = typer.Option(5, "--captions-per-image", help="Differently worded captions per image (1-7)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same corpus."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Built-in image-caption corpus: drawn RGB scenes of 1-3 shapes with five captions each -> caption data dirs.
+
+    Shapes (circle, square, triangle, star, diamond, hexagon, cross, heart) in ten colours, three
+    sizes and nine positions on light or dark, plain or gradient, noisy backgrounds; captions name
+    them, their positions and their relations with synonyms. Layout as `skiptool prep coco`.
+
+    Example: skiptool prep shapes data/shapes --num-train 1000 --image-size 64
+    """
+    parts = PREPARERS["shapes"](out_dir, num_train=num_train, num_dev=num_dev, num_test=num_test,
+                                image_size=image_size, captions_per_image=captions_per_image, seed=seed,
+                                overwrite=overwrite)
+    _report_captions(out_dir, parts)
+
+
+@_command("ljspeech")
+def ljspeech(
+    corpus_dir: Path = typer.Argument(..., help="LJSpeech root: metadata.csv (id|text|normalized text) and wavs/."),
+    out_dir: Path = typer.Argument(..., help="Where to write the train/, dev/ and test/ data dirs."),
+    dev_size: int = typer.Option(250, "--dev-size", help="Utterances in dev (taken from the end, before test)."),
+    test_size: int = typer.Option(250, "--test-size", help="Utterances in test (the last ones by id)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing data dirs."),
+) -> None:
+    """LJSpeech -> OUT_DIR/train, dev, test data dirs (the normalized text, speaker LJ, utt2emo neutral).
+
+    Example: skiptool prep ljspeech /corpora/LJSpeech-1.1 data/ljspeech
+    """
+    _report(out_dir, PREPARERS["ljspeech"](corpus_dir, out_dir, dev_size=dev_size, test_size=test_size,
+                                           overwrite=overwrite))
+
+
+@_command("emt4")
+def emt4(
+    corpus: Path = typer.Argument(..., help="A list of 'wav<TAB>text<TAB>emotion' lines, or a folder holding "
+                                            "train.tsv, dev.tsv and test.tsv."),
+    out_dir: Path = typer.Argument(..., help="Where to write the train/, dev/ and test/ data dirs."),
+    dev_size: int = typer.Option(250, "--dev-size", help="One list: utterances drawn for dev."),
+    test_size: int = typer.Option(250, "--test-size", help="One list: utterances drawn for test."),
+    speaker: str = typer.Option("emt4", "--speaker", help="The speaker id (and utterance id prefix)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the dev/test draw."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing data dirs."),
+) -> None:
+    """An EMT-4-style emotional TTS list -> OUT_DIR/train, dev, test data dirs with utt2emo.
+
+    Emotions are neutral, happy, sad or angry; wav paths are relative to the list's folder; an
+    optional header line 'wav<TAB>text<TAB>emotion' and '#' comment lines are skipped.
+
+    Example: skiptool prep emt4 /corpora/emt4/emt4.tsv data/emt4
+    """
+    _report(out_dir, PREPARERS["emt4"](corpus, out_dir, dev_size=dev_size, test_size=test_size, speaker=speaker,
+                                       seed=seed, overwrite=overwrite))
+
+
+@_command("espeak-sentences")
+def espeak_sentences(
+    out_dir: Path = typer.Argument(..., help="Where to write wav/ and the train/, dev/, test/ data dirs."),
+    num_train: int = typer.Option(1000, "--num-train", help="Utterances in train."),
+    num_dev: int = typer.Option(100, "--num-dev", help="Utterances in dev."),
+    num_test: int = typer.Option(100, "--num-test", help="Utterances in test."),
+    voice: str = typer.Option("en-us", "--voice", help="espeak-ng language voice."),
+    variant: str = typer.Option("f2", "--variant", help="espeak-ng voice variant (f2: female)."),
+    sample_rate: int = typer.Option(16000, "--sample-rate", help="Sample rate of the written wavs (Hz)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same corpus."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR if it is not empty."),
+) -> None:
+    """Built-in text-speech corpus: everyday sentences spoken by one espeak-ng voice in four emotion styles.
+
+    Each sentence is spoken once, as neutral, happy, sad or angry (equal shares, by pitch, pitch
+    range, rate and amplitude); writes wav.scp, text, utt2spk, spk2utt, utt2emo, utt2dur. Its
+    sentences are not captions and share about 26% of their words with the shapes captions.
+
+    Example: skiptool prep espeak-sentences data/espeak_sentences --num-train 1000
+    """
+    parts = PREPARERS["espeak-sentences"](out_dir, num_train=num_train, num_dev=num_dev, num_test=num_test,
+                                          voice=voice, variant=variant, sample_rate=sample_rate, seed=seed,
+                                          overwrite=overwrite)
+    _report(out_dir, parts)
