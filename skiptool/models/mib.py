@@ -1,0 +1,642 @@
+"""MIB: skip-modal generation through a multimodal information bottleneck (paper 000, sec. 3 and
+appendix 6). Learns image <-> text <-> speech from an image-text corpus A and a text-speech
+corpus B that share only text, and generates speech from images (skip-modal) through u.
+
+    e^j = E^j(x^j)            modality encoders (image CNN, character CBHG text encoder, conv+GRU speech)
+    z^j = T(e^j)              modality transformer, trained against the classifier C through a GRL
+    u^j = M(z^j)              memory fusion: attention over a shared external memory
+    D^img(u^txt_A), D^spch(u^txt_B), D^txt(u^img_A), D^txt(u^spch_B)   cross-modal reconstructions
+
+Batch contract of `forward` (make one with `collate_mib`). Either corpus part may be absent (an
+alternating schedule gives one corpus per batch); a mixed batch has both, half each:
+
+    corpus A (image-text)   image               float (Ba, C, S, S) in [0, 1]
+                            image_text          long  (Ba, La) token ids, padded with pad_id, no <sos>/<eos>
+                            image_text_lengths  long  (Ba,)
+    corpus B (text-speech)  speech              float (Bb, T, mel_dim) Tacotron mel in [0, 1], zero-padded
+                            speech_lengths      long  (Bb,) frames (also those of `linear`)
+                            linear              float (Bb, T, linear_dim) Tacotron linear spectrogram
+                            speech_text         long  (Bb, Lb) token ids, as image_text
+                            speech_text_lengths long  (Bb,)
+
+Losses (`forward` returns loss = L_recon + classifier_weight * L_adv, Eq. 3-7):
+- image_l1: mean |D^img(u^txt_A) - x^img| over pixels (images mapped to [-1, 1] to match tanh);
+- speech: mel_l1 + linear_l1 (mean over valid frames and bins) + stop_bce (stop token, Tacotron);
+- text_ce_image, text_ce_speech: per-token cross-entropy of D^txt(u^img_A), D^txt(u^spch_B),
+  teacher-forced, targets ending in <eos>;
+- adv_ce: C's 3-way cross-entropy on z of every item (image, text of A and B, speech) through the
+  gradient-reversal layer: C learns to tell the modalities apart, T receives -grl_alpha times
+  that gradient and so learns to make them indistinguishable (Eq. 1; GRL as in the paper).
+
+Choices where the paper is silent or inconsistent (all in `MIBConfig`):
+- Eq. 4-5 sum the L1 over an instance; here it is averaged over pixels / frames x bins (as
+  Tacotron does), which keeps the three reconstruction terms on comparable scales.
+- Eq. 7's alpha = 0.1 is the GRL's coefficient (`grl_alpha`), so C trains at full strength and T
+  sees -0.1 x its gradient; `classifier_weight` scales C's loss (1.0). classifier_weight = 0.1 with
+  grl_alpha = 1.0 is the other reading of Eq. 7.
+- The speech decoder attends over slots made from u (see skiptool/nn/attention.py); r = 5 frames
+  per step (keithito/tacotron's outputs_per_step; the paper does not give r).
+- Image decoder: FC -> reshape to (image_decoder_channels[0], S/16, S/16) -> 4 deconvs; at S = 64
+  that is the paper's FC(1024) = 4x4x64; at 128 the FC grows to 8x8x64 = 4096 (the paper's
+  4x4 start with four stride-2 deconvs cannot reach 128). The last deconv has image_channels (3)
+  outputs (the appendix's "8" cannot be an RGB image).
+- Speech encoder: appendix 6.1's GRU(256) (sec. 3.1 says 512); its last valid state.
+- The text encoder's CBHG returns 2 x 128 dims (Tacotron's bidirectional GRU of 128), averaged over
+  the valid characters.
+- Ablation "without T" maps e (512) to z (d_k) with one linear layer: the memory needs a d_k query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
+
+from skiptool.nn.attention import AttentionSpeechDecoder
+from skiptool.nn.cbhg import CBHG
+from skiptool.nn.grl import GradientReversal
+from skiptool.nn.memory import FCFusion, MemoryFusion, fc_fusion_hidden_size
+from skiptool.nn.prenet import Prenet
+from skiptool.utils.errors import SkiptoolError
+
+MODALITIES = ("image", "text", "speech")  # also the classifier's class ids 0, 1, 2
+Fusion = Literal["memory", "fc", "none"]
+
+
+@dataclass
+class MIBConfig:
+    """Hyper-parameters of MIB; defaults are paper 000's (appendix 6) unless noted. The optimiser
+    (Adam, lr 0.002, batch 8, 100 epochs) belongs to the trainer's `train:` section."""
+
+    # data
+    vocab_size: int = 66  # symbols of the tokenizer (the paper's 66-character table)
+    pad_id: int = 0
+    eos_id: int = 1
+    sos_id: int = 2
+    image_size: int = 128  # square images; divisible by 16 (four stride-2 layers)
+    image_channels: int = 3
+    mel_dim: int = 80
+    linear_dim: int = 1025  # n_fft / 2 + 1 of the linear features
+    embed_dim: int = 512  # e^j, output of every encoder
+    # image encoder: Conv2D(c, 4, 2) -> BN -> ReLU per entry, then global max-pool
+    image_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    # text encoder: lookup -> FC+ReLU+dropout per prenet entry -> CBHG -> avg-pool -> FC(512) -> tanh
+    text_embed_dim: int = 128
+    text_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
+    text_prenet_dropout: float = 0.5
+    encoder_cbhg_bank_size: int = 16  # K
+    encoder_cbhg_channels: int = 128  # bank channels, highway size and GRU cells per direction
+    encoder_cbhg_highways: int = 4
+    # speech encoder: Conv2D(c, 3, 2) -> BN -> ReLU per entry -> GRU -> FC(512) -> tanh
+    speech_encoder_channels: list[int] = field(default_factory=lambda: [32, 64])
+    speech_encoder_gru_dim: int = 256
+    # multimodal information bottleneck
+    latent_dim: int = 256  # z^j and u^j; = d_k, the size of each memory vector
+    memory_slots: int = 128  # n_k
+    memory_heads: int = 4
+    fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
+    use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
+    use_adversarial: bool = True  # False: the "without L_adv" ablation (no classifier C)
+    classifier_hidden_dim: int = 256
+    grl_alpha: float = 0.1  # Eq. 7's alpha, the gradient-reversal coefficient
+    classifier_weight: float = 1.0  # weight of C's cross-entropy in the total loss
+    # image decoder: FC -> reshape (channels[0], S/16, S/16) -> ConvT(c, 4, 2)+BN+ReLU ... -> ConvT(C) -> tanh
+    image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
+    # text decoder: two-layer LSTM initialised from u
+    text_decoder_embed_dim: int = 128
+    text_decoder_dim: int = 128
+    text_decoder_layers: int = 2
+    text_decoder_dropout: float = 0.3
+    text_decoder_feed_u: bool = False  # also feed u at every step (not in the paper: it only initialises)
+    max_text_length: int = 200  # greedy decoding limit, tokens
+    # speech decoder (Tacotron) and CBHG post-net
+    reduction_factor: int = 5  # r, mel frames per decoder step
+    speech_decoder_slots: int = 32  # attention slots made from u
+    speech_decoder_slot_dim: int = 128
+    decoder_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
+    decoder_prenet_dropout: float = 0.5
+    attention_rnn_dim: int = 256
+    attention_dim: int = 128
+    location_filters: int = 32
+    location_kernel: int = 31
+    decoder_rnn_dim: int = 256
+    decoder_rnn_layers: int = 2
+    decoder_dropout: float = 0.3
+    postnet_cbhg_bank_size: int = 8
+    postnet_cbhg_channels: int = 128
+    postnet_projection_dim: int = 256  # first projection; the second is mel_dim
+    postnet_highways: int = 4
+    max_decoder_steps: int = 200  # generation limit, steps of r frames
+    stop_threshold: float = 0.5
+    stop_weight: float = 1.0  # weight of the stop-token BCE within the speech loss
+
+    def __post_init__(self) -> None:
+        positive = ("vocab_size", "image_size", "image_channels", "mel_dim", "linear_dim", "embed_dim",
+                    "text_embed_dim", "encoder_cbhg_bank_size", "encoder_cbhg_channels", "speech_encoder_gru_dim",
+                    "latent_dim", "memory_slots", "memory_heads", "classifier_hidden_dim", "text_decoder_embed_dim",
+                    "text_decoder_dim", "text_decoder_layers", "max_text_length", "reduction_factor",
+                    "speech_decoder_slots", "speech_decoder_slot_dim", "attention_rnn_dim", "attention_dim",
+                    "location_filters", "location_kernel", "decoder_rnn_dim", "decoder_rnn_layers",
+                    "postnet_cbhg_bank_size", "postnet_cbhg_channels", "postnet_projection_dim",
+                    "max_decoder_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("image_encoder_channels", "text_prenet_sizes", "speech_encoder_channels",
+                     "image_decoder_channels", "decoder_prenet_sizes"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a non-empty list of positive sizes, got {getattr(self, name)}")
+        if len(self.image_decoder_channels) != 4 or self.image_size % 16:
+            raise ValueError(f"image_decoder_channels takes 4 entries (four stride-2 deconvs) and image_size "
+                             f"must be divisible by 16, got {self.image_decoder_channels} and {self.image_size}")
+        if self.image_size % 2 ** len(self.image_encoder_channels):
+            raise ValueError(f"image_size {self.image_size} is not divisible by 2^{len(self.image_encoder_channels)}")
+        if self.latent_dim % self.memory_heads:
+            raise ValueError(f"latent_dim {self.latent_dim} is not divisible by memory_heads {self.memory_heads}")
+        if self.fusion not in ("memory", "fc", "none"):
+            raise ValueError(f"fusion must be memory, fc or none, got {self.fusion!r}")
+        for name in ("text_prenet_dropout", "text_decoder_dropout", "decoder_prenet_dropout", "decoder_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.grl_alpha < 0 or self.classifier_weight < 0 or self.stop_weight < 0:
+            raise ValueError("grl_alpha, classifier_weight and stop_weight must be >= 0")
+        if not 0 < self.stop_threshold < 1:
+            raise ValueError(f"stop_threshold must be in (0, 1), got {self.stop_threshold}")
+        special = (self.pad_id, self.eos_id, self.sos_id)
+        if len(set(special)) != 3 or min(special) < 0 or max(special) >= self.vocab_size:
+            raise ValueError("pad_id, eos_id, sos_id must be distinct ids below vocab_size")
+
+
+# ------------------------------------------------------------------------------------ encoders
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B, steps) bool: True for positions < length."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class ImageEncoder(nn.Module):
+    """(B, C, S, S) in [0, 1] -> e (B, embed_dim): Conv2D(c, 4, 2) -> BN -> ReLU per channel
+    entry, global max-pool (a Linear to embed_dim only when the last channels differ from it)."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = cfg.image_channels
+        for ch in cfg.image_encoder_channels:
+            layers += [nn.Conv2d(prev, ch, 4, stride=2, padding=1), nn.BatchNorm2d(ch), nn.ReLU()]
+            prev = ch
+        layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        if prev != cfg.embed_dim:
+            layers.append(nn.Linear(prev, cfg.embed_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image * 2 - 1)
+
+
+class TextEncoder(nn.Module):
+    """Tokens (B, L), lengths (B,) -> e (B, embed_dim)."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.text_embed_dim, padding_idx=cfg.pad_id)
+        self.prenet = Prenet(cfg.text_embed_dim, cfg.text_prenet_sizes, cfg.text_prenet_dropout)
+        ch = cfg.encoder_cbhg_channels
+        self.cbhg = CBHG(self.prenet.out_dim, cfg.encoder_cbhg_bank_size, ch, [ch, self.prenet.out_dim], ch,
+                         cfg.encoder_cbhg_highways, ch)
+        self.output = nn.Linear(self.cbhg.out_dim, cfg.embed_dim)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        lengths = lengths.clamp(min=1)
+        h = self.cbhg(self.prenet(self.embedding(tokens)), lengths)
+        mask = length_mask(lengths, tokens.size(1)).unsqueeze(-1)
+        pooled = (h * mask).sum(1) / lengths[:, None].to(h)
+        return torch.tanh(self.output(pooled))
+
+
+class SpeechEncoder(nn.Module):
+    """Mel (B, T, mel_dim), lengths (B,) -> e (B, embed_dim): Conv2D(c, 3, 2) -> BN -> ReLU per
+    channel entry over the (time, mel) plane, GRU over time, its state at the last valid frame,
+    FC, tanh."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        prev, bins = 1, cfg.mel_dim
+        for ch in cfg.speech_encoder_channels:
+            blocks.append(nn.Sequential(nn.Conv2d(prev, ch, 3, stride=2, padding=1), nn.BatchNorm2d(ch), nn.ReLU()))
+            prev, bins = ch, (bins - 1) // 2 + 1
+        self.convs = nn.ModuleList(blocks)
+        self.gru = nn.GRU(prev * bins, cfg.speech_encoder_gru_dim, batch_first=True)
+        self.output = nn.Linear(cfg.speech_encoder_gru_dim, cfg.embed_dim)
+
+    def forward(self, mel: Tensor, lengths: Tensor) -> Tensor:
+        lengths = lengths.clamp(min=1)
+        x = mel.unsqueeze(1) * length_mask(lengths, mel.size(1))[:, None, :, None]  # (B, 1, T, mel_dim)
+        for block in self.convs:  # padding is zeroed after every block, as an unpadded item sees it
+            x = block(x)
+            lengths = (lengths - 1) // 2 + 1
+            x = x * length_mask(lengths, x.size(2))[:, None, :, None]
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C * F')
+        outputs, _ = self.gru(x)  # causal: a step's output never sees the padding after it
+        last = outputs[torch.arange(x.size(0), device=x.device), (lengths - 1).to(x.device)]
+        return torch.tanh(self.output(last))
+
+
+# ------------------------------------------------------------------- information bottleneck
+
+
+class ModalityTransformer(nn.Module):
+    """T: e -> FC -> ReLU -> (+ residual: Conv1D(1) -> ReLU -> BN -> Conv1D(1) -> ReLU -> BN) -> tanh.
+    A kernel-1 conv over a vector is a Linear layer."""
+
+    def __init__(self, in_dim: int, dim: int):
+        super().__init__()
+        self.input = nn.Linear(in_dim, dim)
+        self.block = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.BatchNorm1d(dim),
+                                   nn.Linear(dim, dim), nn.ReLU(), nn.BatchNorm1d(dim))
+
+    def forward(self, e: Tensor) -> Tensor:
+        h = torch.relu(self.input(e))
+        return torch.tanh(h + self.block(h))
+
+
+class NoFusion(nn.Module):
+    """The "without M" ablation: u = z."""
+
+    def forward(self, z: Tensor) -> tuple[Tensor, None]:
+        return z, None
+
+
+# ------------------------------------------------------------------------------------ decoders
+
+
+class ImageDecoder(nn.Module):
+    """u (B, latent) -> image logits in [-1, 1] (tanh), (B, C, S, S)."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        channels = cfg.image_decoder_channels
+        start = cfg.image_size // 16
+        layers: list[nn.Module] = [nn.Linear(cfg.latent_dim, channels[0] * start * start), nn.ReLU(),
+                                   nn.Unflatten(1, (channels[0], start, start))]
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(channels[-1], cfg.image_channels, 4, stride=2, padding=1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.net(u)
+
+
+class TextDecoder(nn.Module):
+    """LSTM layers initialised from u (h0 = tanh(Linear(u)), c0 = 0), teacher-forced or greedy."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.text_decoder_embed_dim, padding_idx=cfg.pad_id)
+        extra = cfg.latent_dim if cfg.text_decoder_feed_u else 0
+        self.init_state = nn.Linear(cfg.latent_dim, cfg.text_decoder_dim * cfg.text_decoder_layers)
+        self.lstm = nn.LSTM(cfg.text_decoder_embed_dim + extra, cfg.text_decoder_dim, cfg.text_decoder_layers,
+                            batch_first=True, dropout=cfg.text_decoder_dropout if cfg.text_decoder_layers > 1 else 0)
+        self.dropout = nn.Dropout(cfg.text_decoder_dropout)
+        self.output = nn.Linear(cfg.text_decoder_dim, cfg.vocab_size)
+
+    def _initial_state(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        layers, dim = self.cfg.text_decoder_layers, self.cfg.text_decoder_dim
+        h = torch.tanh(self.init_state(u)).view(u.size(0), layers, dim).transpose(0, 1).contiguous()
+        return h, torch.zeros_like(h)
+
+    def _run(self, u: Tensor, tokens: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        x = self.embedding(tokens)
+        if self.cfg.text_decoder_feed_u:
+            x = torch.cat([x, u.unsqueeze(1).expand(-1, x.size(1), -1)], dim=-1)
+        out, state = self.lstm(x, state)
+        return self.output(self.dropout(out)), state
+
+    def forward(self, u: Tensor, inputs: Tensor) -> Tensor:
+        """u (B, latent), inputs (B, L) starting with <sos> -> logits (B, L, vocab)."""
+        return self._run(u, inputs, self._initial_state(u))[0]
+
+    @torch.no_grad()
+    def greedy(self, u: Tensor, max_length: int) -> tuple[Tensor, Tensor]:
+        """Tokens (B, L) up to and without <eos> (pad after), lengths (B,)."""
+        cfg = self.cfg
+        state = self._initial_state(u)
+        token = torch.full((u.size(0), 1), cfg.sos_id, dtype=torch.long, device=u.device)
+        lengths = torch.full((u.size(0),), max_length, dtype=torch.long, device=u.device)
+        out = []
+        for step in range(max_length):
+            logits, state = self._run(u, token, state)
+            token = logits[:, -1].argmax(-1, keepdim=True)
+            ended = (token.squeeze(1) == cfg.eos_id) & (lengths == max_length)
+            lengths[ended] = step
+            out.append(token)
+            if bool((lengths < max_length).all()):
+                break
+        tokens = torch.cat(out, dim=1)
+        tokens[~length_mask(lengths, tokens.size(1))] = cfg.pad_id
+        return tokens[:, : int(lengths.max()) if len(lengths) else 0], lengths
+
+
+class PostNet(nn.Module):
+    """Mel (B, T, mel_dim) -> linear spectrogram (B, T, linear_dim): CBHG then FC (Tacotron)."""
+
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        ch = cfg.postnet_cbhg_channels
+        self.cbhg = CBHG(cfg.mel_dim, cfg.postnet_cbhg_bank_size, ch, [cfg.postnet_projection_dim, cfg.mel_dim],
+                         ch, cfg.postnet_highways, ch)
+        self.output = nn.Linear(self.cbhg.out_dim, cfg.linear_dim)
+
+    def forward(self, mel: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.output(self.cbhg(mel, lengths))
+
+
+# --------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class SpeechOutput:
+    mel: Tensor  # (B, T, mel_dim)
+    linear: Tensor  # (B, T, linear_dim)
+    lengths: Tensor  # (B,) frames
+    alignments: Tensor  # (B, steps, slots)
+
+
+class MIB(nn.Module):
+    def __init__(self, cfg: MIBConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoders = nn.ModuleDict({"image": ImageEncoder(cfg), "text": TextEncoder(cfg),
+                                       "speech": SpeechEncoder(cfg)})
+        self.transformer = (ModalityTransformer(cfg.embed_dim, cfg.latent_dim) if cfg.use_transformer
+                            else nn.Linear(cfg.embed_dim, cfg.latent_dim))
+        if cfg.fusion == "memory":
+            self.fusion: nn.Module = MemoryFusion(cfg.latent_dim, cfg.memory_slots, cfg.memory_heads)
+        elif cfg.fusion == "fc":
+            self.fusion = FCFusion(cfg.latent_dim, fc_fusion_hidden_size(cfg.latent_dim, cfg.memory_slots))
+        else:
+            self.fusion = NoFusion()
+        self.classifier = None
+        if cfg.use_adversarial:
+            self.classifier = nn.Sequential(GradientReversal(cfg.grl_alpha),
+                                            nn.Linear(cfg.latent_dim, cfg.classifier_hidden_dim), nn.ReLU(),
+                                            nn.Linear(cfg.classifier_hidden_dim, len(MODALITIES)))
+        self.image_decoder = ImageDecoder(cfg)
+        self.text_decoder = TextDecoder(cfg)
+        self.speech_decoder = AttentionSpeechDecoder(
+            cfg.latent_dim, cfg.mel_dim, cfg.reduction_factor, cfg.speech_decoder_slots, cfg.speech_decoder_slot_dim,
+            cfg.decoder_prenet_sizes, cfg.decoder_prenet_dropout, cfg.attention_rnn_dim, cfg.attention_dim,
+            cfg.location_filters, cfg.location_kernel, cfg.decoder_rnn_dim, cfg.decoder_rnn_layers,
+            cfg.decoder_dropout)
+        self.postnet = PostNet(cfg)
+        self.last_alignment: Tensor | None = None  # (steps, slots) of the first B item of the last forward
+
+    # ------------------------------------------------------------------ training objective
+
+    def forward(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Eq. 7 on a batch from corpus A, corpus B or both (module doc: the batch contract)."""
+        has_a, has_b = self._check_batch(batch)
+        # One encoder call per modality; both corpora's texts go through the text encoder together.
+        texts = [(batch[f"{p}_text"], batch[f"{p}_text_lengths"]) for p, has in (("image", has_a), ("speech", has_b))
+                 if has]
+        width = max(t.size(1) for t, _ in texts)
+        text_tokens = torch.cat([F.pad(t, (0, width - t.size(1)), value=self.cfg.pad_id) for t, _ in texts])
+        text_lengths = torch.cat([n for _, n in texts])
+        e = {}  # modality -> e^j, in the classifier's class order
+        if has_a:
+            e["image"] = self.encoders["image"](batch["image"])
+        e["text"] = self.encoders["text"](text_tokens, text_lengths)
+        if has_b:
+            e["speech"] = self.encoders["speech"](batch["speech"], batch["speech_lengths"])
+        sizes = [x.size(0) for x in e.values()]
+        z = self.transformer(torch.cat(list(e.values())))  # one call: batch norm sees every modality
+        u = dict(zip(e, self.fusion(z)[0].split(sizes)))
+        num_a = batch["image"].size(0) if has_a else 0
+        u_text_a, u_text_b = u["text"][:num_a], u["text"][num_a:]
+
+        terms: dict[str, Tensor] = {}
+        if has_a:
+            terms["image_l1"] = (self.image_decoder(u_text_a) - (batch["image"] * 2 - 1)).abs().mean()
+            terms["text_ce_image"] = self._text_loss(u["image"], batch["image_text"], batch["image_text_lengths"])
+        if has_b:
+            terms.update(self._speech_loss(u_text_b, batch["speech"], batch["linear"], batch["speech_lengths"]))
+            terms["text_ce_speech"] = self._text_loss(u["speech"], batch["speech_text"],
+                                                      batch["speech_text_lengths"])
+        recon = sum(terms.values())
+        loss, stats = recon, {}
+        if self.classifier is not None:
+            targets = torch.cat([torch.full((n,), MODALITIES.index(m), dtype=torch.long, device=z.device)
+                                 for n, m in zip(sizes, e)])
+            logits = self.classifier(z)
+            terms["adv_ce"] = F.cross_entropy(logits, targets)
+            stats["adv_acc"] = (logits.argmax(-1) == targets).float().mean().item()
+            loss = recon + self.cfg.classifier_weight * terms["adv_ce"]
+        stats = {"loss": loss.item(), "recon": recon.item(), **{k: v.item() for k, v in terms.items()}, **stats}
+        return loss, stats
+
+    def _text_loss(self, u: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
+        cfg = self.cfg
+        batch = tokens.size(0)
+        targets = F.pad(tokens, (0, 1), value=cfg.pad_id)
+        targets[~length_mask(lengths, targets.size(1))] = cfg.pad_id
+        targets[torch.arange(batch, device=tokens.device), lengths] = cfg.eos_id
+        inputs = torch.cat([torch.full((batch, 1), cfg.sos_id, dtype=torch.long, device=tokens.device),
+                            targets[:, :-1]], dim=1)
+        logits = self.text_decoder(u, inputs)
+        return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=cfg.pad_id)
+
+    def _speech_loss(self, u: Tensor, mel: Tensor, linear: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        r = self.cfg.reduction_factor
+        out = self.speech_decoder(u, mel)
+        frames = mel.size(1)
+        mel_out = out.mel[:, :frames]
+        mask = length_mask(lengths, frames).unsqueeze(-1).to(mel)
+        linear_out = self.postnet(mel_out, lengths)
+        valid = mask.sum()
+        steps = out.stop_logits.size(1)
+        stop_target = (torch.arange(steps, device=mel.device)[None, :] >= (lengths[:, None] + r - 1) // r - 1).to(mel)
+        self.last_alignment = out.alignments[0, : (int(lengths[0]) + r - 1) // r].detach().cpu()  # item 0's steps
+        return {"mel_l1": ((mel_out - mel).abs() * mask).sum() / (valid * mel.size(-1)),
+                "linear_l1": ((linear_out - linear).abs() * mask).sum() / (valid * linear.size(-1)),
+                "stop_bce": self.cfg.stop_weight * F.binary_cross_entropy_with_logits(out.stop_logits, stop_target)}
+
+    def _check_batch(self, batch: Mapping[str, Tensor]) -> tuple[bool, bool]:
+        cfg = self.cfg
+        has_a, has_b = "image" in batch, "speech" in batch
+        if not (has_a or has_b):
+            raise SkiptoolError("batch: neither image (image-text corpus) nor speech (text-speech corpus); "
+                                "MIB trains on image + image_text and/or speech + linear + speech_text")
+        need = (["image_text", "image_text_lengths"] if has_a else []) + \
+               (["speech_lengths", "linear", "speech_text", "speech_text_lengths"] if has_b else [])
+        missing = [k for k in need if k not in batch]
+        if missing:
+            raise SkiptoolError(f"batch: no {', '.join(missing)}; see the batch contract in skiptool/models/mib.py")
+        if has_a:
+            self._check_image(batch["image"])
+        if has_b:
+            self._check_speech(batch["speech"])
+            if batch["linear"].shape[:2] != batch["speech"].shape[:2] or batch["linear"].size(-1) != cfg.linear_dim:
+                raise SkiptoolError(f"linear: expected (batch, {batch['speech'].size(1)}, {cfg.linear_dim}) like "
+                                    f"speech, got {tuple(batch['linear'].shape)}; set model_conf.linear_dim")
+        for part in [p for p, has in (("image", has_a), ("speech", has_b)) if has]:
+            tokens = batch[f"{part}_text"]
+            if tokens.numel() and int(tokens.max()) >= cfg.vocab_size:
+                raise SkiptoolError(f"{part}_text: token id {int(tokens.max())} is outside the vocabulary of "
+                                    f"{cfg.vocab_size}; set model_conf.vocab_size to the tokenizer's size")
+        return has_a, has_b
+
+    def _check_image(self, image: Tensor) -> None:
+        cfg = self.cfg
+        expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
+        if image.dim() != 4 or tuple(image.shape[1:]) != expected:
+            raise SkiptoolError(f"image: expected (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}; "
+                                f"set model_conf.image_size/image_channels")
+
+    def _check_speech(self, mel: Tensor) -> None:
+        if mel.dim() != 3 or mel.size(-1) != self.cfg.mel_dim:
+            raise SkiptoolError(f"speech: expected (batch, frames, {self.cfg.mel_dim}) mel frames, got "
+                                f"{tuple(mel.shape)}; set model_conf.mel_dim")
+
+    # ------------------------------------------------------------------ inference
+
+    def embed(self, modality: str, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """u (B, latent_dim) of images (B, C, S, S), tokens (B, L) + lengths, or mel (B, T, mel_dim)
+        + lengths; the representation used for decoding and for retrieval (cosine similarity)."""
+        if modality not in MODALITIES:
+            raise SkiptoolError(f"modality '{modality}': MIB knows {', '.join(MODALITIES)}")
+        if modality == "image":
+            self._check_image(x)
+            e = self.encoders["image"](x)
+        else:
+            if lengths is None:
+                lengths = torch.full((x.size(0),), x.size(1), dtype=torch.long, device=x.device)
+            if modality == "speech":
+                self._check_speech(x)
+            e = self.encoders[modality](x, lengths)
+        return self.fusion(self.transformer(e))[0]
+
+    @torch.no_grad()
+    def decode_text(self, u: Tensor, max_length: int | None = None) -> tuple[Tensor, Tensor]:
+        """Greedy tokens (B, L) without <eos>, pad after, and lengths (B,)."""
+        return self.text_decoder.greedy(u, max_length or self.cfg.max_text_length)
+
+    @torch.no_grad()
+    def decode_image(self, u: Tensor) -> Tensor:
+        """Images (B, C, S, S) in [0, 1]."""
+        return (self.image_decoder(u) + 1) / 2
+
+    @torch.no_grad()
+    def decode_speech(self, u: Tensor, max_steps: int | None = None) -> SpeechOutput:
+        """Mel and linear frames, zeroed after each item's stop, with lengths and alignments."""
+        out = self.speech_decoder.infer(u, max_steps or self.cfg.max_decoder_steps, self.cfg.stop_threshold)
+        mask = length_mask(out.lengths, out.mel.size(1)).unsqueeze(-1).to(out.mel)
+        mel = out.mel * mask
+        return SpeechOutput(mel, self.postnet(mel, out.lengths) * mask, out.lengths, out.alignments)
+
+    @torch.no_grad()
+    def generate(self, source: str, target: str, x: Tensor, lengths: Tensor | None = None) -> Any:
+        """Any direction source -> target: text gives (tokens, lengths), image (B, C, S, S) in
+        [0, 1], speech a SpeechOutput. Call `model.eval()` first."""
+        if target not in MODALITIES:
+            raise SkiptoolError(f"--to {target}: MIB generates {', '.join(MODALITIES)}")
+        u = self.embed(source, x, lengths)
+        if target == "text":
+            return self.decode_text(u)
+        return self.decode_image(u) if target == "image" else self.decode_speech(u)
+
+    def image_to_text(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        return self.generate("image", "text", image)
+
+    def speech_to_text(self, mel: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        return self.generate("speech", "text", mel, lengths)
+
+    def text_to_speech(self, tokens: Tensor, lengths: Tensor) -> SpeechOutput:
+        return self.generate("text", "speech", tokens, lengths)
+
+    def text_to_image(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        return self.generate("text", "image", tokens, lengths)
+
+    def image_to_speech(self, image: Tensor) -> SpeechOutput:
+        """Skip-modal generation: speech from an image, a pairing never seen in training."""
+        return self.generate("image", "speech", image)
+
+
+# ------------------------------------------------------------------------- batches and plots
+
+
+def collate_mib(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, Tensor]:
+    """Items -> a batch of the contract above. An image-text item has "image" (C, S, S) and its
+    tokens as "image_text" (or "text") long (L,); a text-speech item has "speech" (T, mel_dim),
+    "linear" (T, linear_dim) and "speech_text" (or "text"). An item may carry one of each (a
+    pair drawn from the two corpora: a batch of N such items is a mixed batch of N + N); a list
+    of single-corpus items of both kinds is mixed too. Other entries (keys, labels) are left out."""
+    if not items:
+        raise ValueError("collate_mib: empty batch")
+    if any("image" not in it and "speech" not in it for it in items):
+        raise ValueError("collate_mib: every item needs an image or speech entry")
+    batch: dict[str, Tensor] = {}
+
+    def pad(values: list, value: float = 0, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+        values = [torch.as_tensor(v, dtype=dtype) for v in values]
+        lengths = torch.tensor([len(v) for v in values], dtype=torch.long)
+        return pad_sequence(values, batch_first=True, padding_value=value), lengths
+
+    def tokens(part: list[Mapping[str, Any]], name: str) -> list:
+        return [it[name] if name in it else it["text"] for it in part]
+
+    image_part = [it for it in items if "image" in it]
+    speech_part = [it for it in items if "speech" in it]
+    if image_part:
+        batch["image"] = torch.stack([torch.as_tensor(it["image"], dtype=torch.float32) for it in image_part])
+        batch["image_text"], batch["image_text_lengths"] = pad(tokens(image_part, "image_text"), pad_id, torch.long)
+    if speech_part:
+        batch["speech"], batch["speech_lengths"] = pad([it["speech"] for it in speech_part])
+        batch["linear"] = pad([it["linear"] for it in speech_part])[0]
+        batch["speech_text"], batch["speech_text_lengths"] = pad(tokens(speech_part, "speech_text"), pad_id,
+                                                                 torch.long)
+    return batch
+
+
+def plot_alignment(alignment: Tensor, path: str | Path, title: str = "") -> Path:
+    """Save an attention alignment (decoder steps, slots) as a PNG (for exp/<tag>/images/)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    image = ax.imshow(torch.as_tensor(alignment).float().numpy().T, aspect="auto", origin="lower",
+                      interpolation="none")
+    fig.colorbar(image, ax=ax)
+    ax.set_xlabel("decoder step")
+    ax.set_ylabel("slot")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def save_alignment_plot(model: MIB, exp_dir: str | Path, name: str) -> Path | None:
+    """exp_dir/images/<name>.png of the alignment of the model's last training or dev batch
+    (None before any batch with speech); e.g. name = f"alignment_epoch{epoch}"."""
+    if model.last_alignment is None:
+        return None
+    return plot_alignment(model.last_alignment, Path(exp_dir) / "images" / f"{name}.png", title=name)
+
+
+def build_mib(cfg: MIBConfig) -> MIB:
+    """Registry builder (`ModelEntry.build`)."""
+    return MIB(cfg)

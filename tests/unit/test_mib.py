@@ -1,0 +1,252 @@
+"""MIB (paper 000): config and ablations, the batch contract, losses, training on a toy batch,
+every generation direction, embeddings, collate and the alignment plot."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from skiptool.models.mib import MIB, MIBConfig, build_mib, collate_mib, plot_alignment, save_alignment_plot
+from skiptool.nn.grl import GradientReversal
+from skiptool.nn.memory import FCFusion, MemoryFusion
+from skiptool.utils.config import from_dict
+from skiptool.utils.errors import SkiptoolError
+
+REPO = Path(__file__).resolve().parents[2]
+V, S, MEL, LIN = 12, 16, 8, 10  # vocabulary, image side, mel and linear bins
+
+TINY = dict(vocab_size=V, image_size=S, image_encoder_channels=[4, 8], image_decoder_channels=[8, 6, 4, 4],
+            mel_dim=MEL, linear_dim=LIN, embed_dim=16, text_embed_dim=8, text_prenet_sizes=[12, 8],
+            encoder_cbhg_bank_size=3, encoder_cbhg_channels=8, encoder_cbhg_highways=1, speech_encoder_channels=[2, 3],
+            speech_encoder_gru_dim=8, latent_dim=16, memory_slots=6, memory_heads=2, classifier_hidden_dim=8,
+            text_decoder_embed_dim=8, text_decoder_dim=8, reduction_factor=2, speech_decoder_slots=5,
+            speech_decoder_slot_dim=8, decoder_prenet_sizes=[8, 8], attention_rnn_dim=8, attention_dim=8,
+            location_filters=2, location_kernel=3, decoder_rnn_dim=8, postnet_cbhg_bank_size=2,
+            postnet_cbhg_channels=4, postnet_projection_dim=8, postnet_highways=1, max_decoder_steps=6,
+            max_text_length=7)
+ABLATIONS = {"full": {}, "no_memory": {"fusion": "none"}, "fc_memory": {"fusion": "fc"},
+             "no_transformer": {"use_transformer": False, "use_adversarial": False},
+             "no_adversarial": {"use_adversarial": False}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**overrides) -> MIB:
+    torch.manual_seed(0)
+    return MIB(MIBConfig(**{**TINY, **overrides}))
+
+
+def items(seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    text = lambda n: torch.randint(3, V, (n,), generator=g)
+    image_text = [{"key": f"a{i}", "image": torch.rand(3, S, S, generator=g), "text": text(n)}
+                  for i, n in enumerate((4, 6))]
+    text_speech = [{"key": f"b{i}", "speech": torch.rand(t, MEL, generator=g),
+                    "linear": torch.rand(t, LIN, generator=g), "text": text(n)}
+                   for i, (t, n) in enumerate(((9, 3), (12, 5)))]
+    return image_text + text_speech
+
+
+def loss_with_seed(model: MIB, batch: dict, seed: int = 1) -> torch.Tensor:
+    torch.manual_seed(seed)  # the same dropout masks for both calls
+    return model(batch)[0]
+
+
+# ------------------------------------------------------------------------------- config
+
+
+def test_paper_defaults():
+    cfg = MIBConfig()
+    assert (cfg.vocab_size, cfg.text_embed_dim, cfg.embed_dim, cfg.latent_dim) == (66, 128, 512, 256)
+    assert (cfg.memory_slots, cfg.memory_heads, cfg.grl_alpha, cfg.image_size) == (128, 4, 0.1, 128)
+    assert cfg.image_encoder_channels == [64, 128, 256, 512] and cfg.speech_encoder_channels == [32, 64]
+    assert (cfg.encoder_cbhg_bank_size, cfg.encoder_cbhg_channels, cfg.text_decoder_layers) == (16, 128, 2)
+    assert (cfg.fusion, cfg.use_transformer, cfg.use_adversarial) == ("memory", True, True)
+
+
+@pytest.mark.parametrize("bad", [{"fusion": "attention"}, {"image_size": 40}, {"latent_dim": 17},
+                                 {"image_decoder_channels": [8, 4]}, {"eos_id": 0}, {"text_decoder_dropout": 1.0}])
+def test_bad_config_is_rejected(bad):
+    with pytest.raises(ValueError):
+        MIBConfig(**{**TINY, **bad})
+
+
+@pytest.mark.parametrize("name", ["mib", "mib_paper", "mib_no_memory", "mib_fc_memory", "mib_no_transformer",
+                                  "mib_no_adversarial"])
+def test_config_files_load(name):
+    data = yaml.safe_load((REPO / "conf" / "train" / f"{name}.yaml").read_text())
+    assert data["model"] == "mib"
+    cfg = from_dict(MIBConfig, data["model_conf"], source=name)
+    assert set(data["model_conf"]) == set(asdict(cfg))  # every field listed
+    assert data["train"]["optim"]["lr"] == 0.002
+
+
+def test_ablations_build_the_right_modules():
+    assert isinstance(tiny().fusion, MemoryFusion) and isinstance(tiny().classifier[0], GradientReversal)
+    assert tiny().classifier[0].alpha == 0.1
+    assert isinstance(tiny(fusion="fc").fusion, FCFusion)
+    assert tiny(use_adversarial=False).classifier is None
+    assert isinstance(tiny(use_transformer=False).transformer, torch.nn.Linear)
+    z = torch.randn(3, 16)
+    assert torch.equal(tiny(fusion="none").fusion(z)[0], z)
+
+
+# ------------------------------------------------------------------------ training objective
+
+
+def test_collate_mixed_batch():
+    batch = collate_mib(items())
+    assert batch["image"].shape == (2, 3, S, S)
+    assert batch["image_text"].shape == (2, 6) and batch["image_text_lengths"].tolist() == [4, 6]
+    assert batch["speech"].shape == (2, 12, MEL) and batch["linear"].shape == (2, 12, LIN)
+    assert batch["speech_lengths"].tolist() == [9, 12] and batch["speech_text_lengths"].tolist() == [3, 5]
+    assert batch["image_text"][0, 4:].eq(0).all() and batch["speech"][0, 9:].eq(0).all()
+
+
+@pytest.mark.parametrize("name", list(ABLATIONS))
+def test_each_ablation_trains_on_a_mixed_batch(name):
+    model = tiny(**ABLATIONS[name])
+    loss, stats = model(collate_mib(items()))
+    assert torch.isfinite(loss)
+    expected = {"loss", "recon", "image_l1", "text_ce_image", "mel_l1", "linear_l1", "stop_bce", "text_ce_speech"}
+    if model.classifier is not None:
+        expected |= {"adv_ce", "adv_acc"}
+    assert set(stats) == expected
+    loss.backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not unused, unused
+
+
+@pytest.mark.parametrize("corpus", ["image", "speech"])
+def test_batch_from_one_corpus(corpus):
+    batch = collate_mib([it for it in items() if corpus in it])
+    loss, stats = tiny()(batch)
+    assert torch.isfinite(loss)
+    assert ("image_l1" in stats) == (corpus == "image") and ("mel_l1" in stats) == (corpus == "speech")
+
+
+def test_loss_decreases_on_a_toy_batch():
+    model = tiny()
+    batch = collate_mib(items())
+    before = loss_with_seed(model, batch).item()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(15):
+        optimizer.zero_grad()
+        model(batch)[0].backward()
+        optimizer.step()
+    assert loss_with_seed(model, batch).item() < 0.9 * before
+
+
+def test_adversarial_gradient_reaches_the_transformer_reversed():
+    """Only the classifier's loss: C descends it, T receives the reversed, scaled gradient."""
+    model = tiny()
+    z = torch.randn(4, 16, requires_grad=True)
+    targets = torch.tensor([0, 1, 2, 1])
+    torch.nn.functional.cross_entropy(model.classifier(z), targets).backward()
+    reversed_grad = z.grad.clone()
+    z.grad = None
+    torch.nn.functional.cross_entropy(model.classifier[1:](z), targets).backward()
+    assert torch.allclose(reversed_grad, -0.1 * z.grad, atol=1e-7)
+
+
+def test_bad_batches_are_user_errors():
+    model = tiny()
+    batch = collate_mib(items())
+    with pytest.raises(SkiptoolError, match="neither"):
+        model({"image_text": batch["image_text"]})
+    with pytest.raises(SkiptoolError, match="linear"):
+        model({k: v for k, v in batch.items() if k != "linear"})
+    with pytest.raises(SkiptoolError, match="vocab_size"):
+        model({**batch, "image_text": batch["image_text"] + V})
+    with pytest.raises(SkiptoolError, match="image_size"):
+        model({**batch, "image": torch.rand(2, 3, S * 2, S * 2)})
+
+
+# ------------------------------------------------------------------------------ generation
+
+
+def test_every_direction():
+    model = tiny().eval()
+    batch = collate_mib(items())
+    tokens, lengths = model.image_to_text(batch["image"])
+    assert tokens.dtype == torch.long and tokens.size(0) == 2 and lengths.shape == (2,)
+    assert tokens.size(1) <= 7 and int(lengths.max()) <= 7
+    tokens, lengths = model.speech_to_text(batch["speech"], batch["speech_lengths"])
+    assert tokens.size(0) == 2 and tokens.size(1) <= 7
+    for speech in (model.text_to_speech(batch["speech_text"], batch["speech_text_lengths"]),
+                   model.image_to_speech(batch["image"])):
+        frames = speech.mel.size(1)
+        assert speech.mel.shape == (2, frames, MEL) and speech.linear.shape == (2, frames, LIN)
+        assert frames % 2 == 0 and frames <= 6 * 2 and int(speech.lengths.max()) <= frames
+        assert speech.alignments.shape == (2, frames // 2, 5)
+    image = model.text_to_image(batch["image_text"], batch["image_text_lengths"])
+    assert image.shape == (2, 3, S, S) and image.min() >= 0 and image.max() <= 1
+
+
+def test_text_decoding_stops_at_eos():
+    model = tiny().eval()
+    with torch.no_grad():
+        model.text_decoder.output.weight.zero_()
+        model.text_decoder.output.bias.zero_()
+        model.text_decoder.output.bias[model.cfg.eos_id] = 5.0
+    tokens, lengths = model.image_to_text(torch.rand(3, 3, S, S))
+    assert lengths.tolist() == [0, 0, 0] and tokens.shape == (3, 0)
+
+
+def test_speech_generation_stops_at_the_stop_token():
+    model = tiny().eval()
+    with torch.no_grad():
+        model.speech_decoder.stop_layer.weight.zero_()
+        model.speech_decoder.stop_layer.bias.fill_(10.0)
+    speech = model.image_to_speech(torch.rand(2, 3, S, S))
+    assert speech.mel.shape == (2, 2, MEL) and speech.lengths.tolist() == [2, 2]
+
+
+def test_embed_every_modality_and_padding_invariance():
+    model = tiny().eval()
+    batch = collate_mib(items())
+    assert model.embed("image", batch["image"]).shape == (2, 16)
+    u_text = model.embed("text", batch["image_text"], batch["image_text_lengths"])
+    u_speech = model.embed("speech", batch["speech"], batch["speech_lengths"])
+    assert u_text.shape == u_speech.shape == (2, 16)
+    # the first (shorter) item alone, unpadded, gets the same u
+    alone = model.embed("text", batch["image_text"][:1, :4], batch["image_text_lengths"][:1])
+    assert torch.allclose(alone, u_text[:1], atol=1e-5)
+    alone = model.embed("speech", batch["speech"][:1, :9], batch["speech_lengths"][:1])
+    assert torch.allclose(alone, u_speech[:1], atol=1e-5)
+    with pytest.raises(SkiptoolError, match="modality"):
+        model.embed("video", batch["image"])
+
+
+def test_alignment_plot(tmp_path):
+    model = tiny()
+    model(collate_mib(items()))
+    assert model.last_alignment.shape == (5, 5)  # the first speech item's ceil(9 / 2) steps x 5 slots
+    path = plot_alignment(model.last_alignment, tmp_path / "images" / "alignment.png", title="epoch 1")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_alignment_plot(tiny(), tmp_path, "none") is None  # no batch with speech yet
+    assert save_alignment_plot(model, tmp_path, "alignment_epoch1") == tmp_path / "images" / "alignment_epoch1.png"
+
+
+def test_build_and_paper_size():
+    model = build_mib(MIBConfig())
+    count = sum(p.numel() for p in model.parameters())
+    assert 10e6 < count < 20e6
+    assert model.image_decoder.net[0].out_features == 64 * 8 * 8  # 128 px: 8x8x64 before four deconvs
+
+
+def test_collate_pair_items_make_a_mixed_batch():
+    image_text, text_speech = items()[:2], items()[2:]
+    pairs = [{"image": a["image"], "image_text": a["text"], "speech": b["speech"], "linear": b["linear"],
+              "speech_text": b["text"]} for a, b in zip(image_text, text_speech)]
+    batch, reference = collate_mib(pairs), collate_mib(items())
+    assert batch.keys() == reference.keys()
+    assert all(torch.equal(batch[k], reference[k]) for k in batch)
