@@ -366,21 +366,31 @@ class VocodeResult:
 def resolve_spec_config(feats_scp: str | os.PathLike, conf: str | os.PathLike | None) -> tuple[TacotronSpecConfig, str]:
     """The feature config: `conf`, else the conf.yaml `skiptool feats` wrote beside feats.scp, else defaults.
 
-    Returns the config and a one-line note saying where it came from. A config file may hold keys
-    of its own besides TacotronSpecConfig's (skiptool feats' other options): those are ignored, and
-    the note names them, so a misspelt key does not pass unseen.
+    Returns the config and a one-line note saying where it came from. A config file may hold the
+    other keys of `skiptool feats` (input and VAD options, conf.yaml's provenance), which the
+    vocoder does not need; any other key is an error naming it (a misspelt key), and so is the
+    conf.yaml of another feature type.
     """
     path = Path(conf) if conf is not None else Path(feats_scp).parent / "conf.yaml"
     if conf is None and not path.is_file():
         return TacotronSpecConfig(), f"no --conf and no {path}: default Tacotron feature config"
     data = read_yaml(path)
+    from skiptool.audio.transforms import TacotronFeatsConfig
+    from skiptool.data.feats import PROVENANCE_KEYS
+
+    named = data.get("type")
+    if named not in (None, "mel", "linear"):
+        raise SkiptoolError(f"{path}: a config of {named} features; vocode them with --type {named}"
+                            if named == "fbank" else f"{path}: a config of {named} features; skiptool vocode "
+                            f"inverts mel, linear and fbank features only")
     spec_keys = {f.name for f in dataclasses.fields(TacotronSpecConfig)}
-    ignored = sorted(k for k in data if k not in spec_keys)
+    feats_keys = {f.name for f in dataclasses.fields(TacotronFeatsConfig)} | set(PROVENANCE_KEYS)
+    unknown = sorted(k for k in data if k not in feats_keys)
+    if unknown:
+        raise SkiptoolError(f"{path}: unknown key '{unknown[0]}'; a mel/linear feature config has the keys of "
+                            f"conf/feats/mel.yaml ({', '.join(sorted(spec_keys))}, and the input and VAD options)")
     cfg = from_dict(TacotronSpecConfig, {k: v for k, v in data.items() if k in spec_keys}, source=str(path))
-    note = f"feature config from {path}"
-    if ignored:
-        note += f" (keys not used by the vocoder: {', '.join(ignored)})"
-    return cfg, note
+    return cfg, f"feature config from {path}"
 
 
 def _state_text(feats_scp: Path, feature_type: str, spec, gl: GriffinLimConfig) -> str:

@@ -17,7 +17,11 @@ helpers; written by hand is only the layout and this algebra, which no library d
   multiplied by zero anyway for the Povey and Hann windows);
 * DC removal commutes with it: preemph(x - mean) = preemph(x) - (mean - coef * mean), so each
   frame's mean is subtracted from the pre-emphasised frame as it is copied out;
-* the raw log energy sum((x - mean)^2) = sum(x^2) - n * mean^2 comes from strided sums (float64).
+* frame means and the raw energy sum((x - mean)^2) come from sums over frame-shift blocks (each
+  sample read once, not frame_length / frame_shift times), the blocks centred in float32 and
+  combined in float64 (`_frame_moments`);
+* |X|^2 is one fused pass (`skiptool.audio.kernels`), the mel projection skips the zeros of the
+  filterbank (`skiptool.audio.banded`), and the work buffers are reused from group to group.
 
 Constant (DC-only) frames are the one place where results differ visibly: after DC removal they
 are all rounding noise, which this code and torchaudio round differently (both far below any
@@ -39,6 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchaudio.compliance.kaldi as ta_kaldi
+
+from skiptool.audio.banded import BandedProjection
 
 # Kaldi's floor for log(): std::numeric_limits<float>::epsilon()
 EPSILON = float(torch.finfo(torch.float32).eps)
@@ -221,6 +227,11 @@ def _mel_projection(cfg) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
+def _banded_projection(cfg) -> BandedProjection:
+    return BandedProjection(_mel_projection(cfg))
+
+
+@lru_cache(maxsize=16)
 def _dct_lifter(cfg: MfccConfig) -> torch.Tensor:
     dct = ta_kaldi._get_dct_matrix(cfg.num_ceps, cfg.num_mel_bins)
     if cfg.cepstral_lifter != 0.0:
@@ -230,10 +241,29 @@ def _dct_lifter(cfg: MfccConfig) -> torch.Tensor:
 
 def num_frames(num_samples: int, cfg) -> int:
     """Frames Kaldi makes from `num_samples` samples (0 when too short for one frame with snip_edges)."""
-    g = _geometry(cfg)
-    if cfg.snip_edges:
+    return _num_frames(num_samples, _geometry(cfg), cfg.snip_edges)
+
+
+def _num_frames(num_samples: int, g: _Geometry, snip_edges: bool) -> int:
+    if snip_edges:
         return 0 if num_samples < g.window_size else 1 + (num_samples - g.window_size) // g.window_shift
     return (num_samples + g.window_shift // 2) // g.window_shift
+
+
+class Workspace:
+    """Work buffers reused from one group of utterances to the next: fresh multi-megabyte
+    allocations per group would cost a page fault per 4 KiB (as much as the arithmetic)."""
+
+    def __init__(self):
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """A contiguous tensor of `shape` (contents undefined), backed by a buffer that grows as needed."""
+        n = math.prod(shape)
+        buf = self._buffers.get(name)
+        if buf is None or buf.numel() < n or buf.dtype != dtype:
+            buf = self._buffers[name] = torch.empty(max(n, 1), dtype=dtype)
+        return buf[:n].view(shape)
 
 
 def compute(wavs: Sequence[torch.Tensor | np.ndarray], cfg: FbankConfig | MfccConfig, *,
@@ -248,19 +278,27 @@ def compute(wavs: Sequence[torch.Tensor | np.ndarray], cfg: FbankConfig | MfccCo
     feats: list[torch.Tensor | None] = [None] * len(wavs)
     energy: list[torch.Tensor | None] = [None] * len(wavs)
     min_samples = cfg.min_duration * cfg.sample_frequency
-    group: list[int] = []
+    group: list[tuple[int, np.ndarray, int]] = []  # (index, waveform, frames)
     frames_in_group = 0
+    work = Workspace()
+    g = _geometry(cfg)
+    size, shift, snip_edges = g.window_size, g.window_shift, cfg.snip_edges
     for i, wav in enumerate(wavs):
-        n = num_frames(len(wav), cfg)
-        if n == 0 or len(wav) < min_samples:
+        x = _as_numpy(wav)
+        samples = x.shape[0]
+        if snip_edges:  # _num_frames, inline: this loop runs once per utterance
+            n = 0 if samples < size else 1 + (samples - size) // shift
+        else:
+            n = (samples + shift // 2) // shift
+        if n == 0 or samples < min_samples:
             continue
         if group and frames_in_group + n > group_frames:
-            _compute_group(wavs, group, cfg, seeds, chunk_frames, feats, energy)
+            _compute_group(group, cfg, seeds, chunk_frames, feats, energy, work)
             group, frames_in_group = [], 0
-        group.append(i)
+        group.append((i, x, n))
         frames_in_group += n
     if group:
-        _compute_group(wavs, group, cfg, seeds, chunk_frames, feats, energy)
+        _compute_group(group, cfg, seeds, chunk_frames, feats, energy, work)
     return KaldiFeatures(feats, energy)
 
 
@@ -275,6 +313,8 @@ def mfcc(wavs: Sequence[torch.Tensor | np.ndarray], cfg: MfccConfig | None = Non
 
 
 def _as_numpy(wav) -> np.ndarray:
+    if type(wav) is np.ndarray and wav.dtype == np.float32 and wav.ndim == 1:
+        return wav
     if isinstance(wav, torch.Tensor):
         wav = wav.detach().cpu().numpy()
     return np.asarray(wav, dtype=np.float32).reshape(-1)
@@ -288,15 +328,13 @@ def _edge_padded(x: np.ndarray, g: _Geometry) -> np.ndarray:
     return np.concatenate((x[-pad:], x[::-1]))
 
 
-def _layout(wavs, group, cfg, g: _Geometry, seeds):
+def _layout(group, cfg, g: _Geometry, seeds, work: Workspace):
     """Place the group's utterances in one zero-padded signal, each starting on a frame-shift boundary,
     so that one strided view frames them all. Returns (signal, first row of each utterance, frames of each)."""
     shift, size = g.window_shift, g.window_size
     signals, row_offsets, counts = [], [], []
     rows = 0
-    for i in group:
-        x = _as_numpy(wavs[i])
-        n = num_frames(len(x), cfg)
+    for i, x, n in group:
         if cfg.dither != 0.0:
             rng = np.random.default_rng(int(seeds[i]) if seeds is not None else i)
             x = x + rng.standard_normal(len(x), dtype=np.float32) * np.float32(cfg.dither / cfg.waveform_scale)
@@ -305,21 +343,80 @@ def _layout(wavs, group, cfg, g: _Geometry, seeds):
         signals.append(x)
         row_offsets.append(rows)
         counts.append(n)
-        rows += -(-len(x) // shift)  # rows this utterance occupies; the last few are dropped
-    flat = np.zeros(rows * shift + size, dtype=np.float32)  # + size: room for the last rows' windows
+        rows += -(-x.shape[0] // shift)  # rows this utterance occupies; the last few are dropped
+    # + size: room for the last rows' windows; rounded up to whole frame-shift blocks (_frame_sums)
+    signal = work.get("signal", ((rows + -(-size // shift) + 1) * shift,))
+    flat = signal.numpy()
     scale = np.float32(cfg.waveform_scale)
+    multiply = np.multiply
+    end = 0
     for x, row in zip(signals, row_offsets):
-        np.multiply(x, scale, out=flat[row * shift: row * shift + len(x)])
-    signal = torch.from_numpy(flat)
+        start = row * shift
+        flat[end:start] = 0.0  # the padding (the buffer holds the previous group's samples)
+        end = start + x.shape[0]
+        multiply(x, scale, out=flat[start:end])
+    flat[end:] = 0.0
     return signal, rows, row_offsets, counts
 
 
-def _compute_group(wavs, group, cfg, seeds, chunk_frames, feats_out, energy_out) -> None:
+def _frame_sums(x: torch.Tensor, rows: int, size: int, shift: int) -> torch.Tensor:
+    """Each frame's sum (float64) from sums over frame-shift blocks and their heads (as
+    `_frame_moments`): every sample is read about once instead of size / shift times."""
+    whole, rest = divmod(size, shift)
+    count = x.numel() // shift
+    blocks = x[: count * shift].view(count, shift)
+    sums = torch.zeros(rows, dtype=torch.float64)
+    for width, offsets in ((shift, range(whole)), (rest, [whole])):
+        if width and offsets:
+            piece_sums = blocks[:, :width].sum(1).double()
+            for j in offsets:
+                sums += piece_sums[j: j + rows]
+    return sums
+
+
+def _frame_moments(x: torch.Tensor, rows: int, size: int, shift: int,
+                   work: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's sum and sum of squared deviations from its mean (float64), for `rows` frames
+    of `size` samples every `shift` of the float32 signal `x`.
+
+    Kaldi's raw energy after DC removal, sum((x - mean)^2), without framing the signal and
+    without a float64 copy of it: the signal is cut into frame-shift blocks, and a frame is
+    `size // shift` whole blocks and the head of the next one. Each block (and each head) is
+    centred on its own mean in float32, so its sum of squares carries no DC and an all-zero one
+    is exactly zero; the pieces' moments are combined per frame in float64, where
+    sum(x^2) - sum(x)^2 / size cancels a large DC offset exactly enough. `x` holds whole blocks
+    and at least rows + ceil(size / shift) of them (see `_layout`)."""
+    whole, rest = divmod(size, shift)
+    count = x.numel() // shift
+    blocks = x[: count * shift].view(count, shift)
+    sums = torch.zeros(rows, dtype=torch.float64)
+    squares = torch.zeros(rows, dtype=torch.float64)
+    for width, offsets in ((shift, range(whole)), (rest, [whole])):
+        if width == 0 or not offsets:
+            continue
+        piece = blocks[:, :width]
+        mu = piece.mean(1)
+        centred = work.get(f"centred{width}", (count, width))
+        torch.sub(piece, mu[:, None], out=centred)
+        mu = mu.double()
+        s1 = centred.sum(1).double()  # float32 sums of centred values lose nothing that matters
+        s2 = centred.square_().sum(1).double()
+        piece_sums = width * mu + s1  # sum x
+        piece_squares = s2 + mu * (2.0 * s1 + width * mu)  # sum x^2
+        for j in offsets:
+            sums += piece_sums[j: j + rows]
+            squares += piece_squares[j: j + rows]
+    return sums, squares - sums * sums / size
+
+
+def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work: Workspace) -> None:
+    from skiptool.audio import kernels  # numba: imported on first use
+
     g = _geometry(cfg)
     size, shift, padded = g.window_size, g.window_shift, g.padded_window_size
     coef = cfg.preemphasis_coefficient
     is_mfcc = isinstance(cfg, MfccConfig)
-    signal, total_rows, row_offsets, counts = _layout(wavs, group, cfg, g, seeds)
+    signal, total_rows, row_offsets, counts = _layout(group, cfg, g, seeds, work)
 
     def framed(x: torch.Tensor) -> torch.Tensor:
         return x.as_strided((total_rows, size), (shift, 1))
@@ -327,23 +424,22 @@ def _compute_group(wavs, group, cfg, seeds, chunk_frames, feats_out, energy_out)
     need_energy = cfg.use_energy or cfg.vad
     means = log_energy = None
     if need_energy and cfg.raw_energy:
-        # sum((x - mean)^2) = sum(x^2) - size * mean^2, in float64 against cancellation
-        signal64 = signal.double()
-        energy = framed(signal64 * signal64).sum(1)
+        sums, deviations = _frame_moments(signal, total_rows, size, shift, work)
         if cfg.remove_dc_offset:
-            means64 = framed(signal64).mean(1)
-            energy -= size * means64 * means64
-            means = means64.float()
+            means = (sums / size).float()
+            energy = deviations  # sum((x - mean)^2)
+        else:
+            energy = deviations + sums * sums / size  # sum(x^2)
         log_energy = energy.clamp_min_(0.0).float()
     elif need_energy:
         log_energy = torch.empty(total_rows)
     if cfg.remove_dc_offset and means is None:
-        means = framed(signal).mean(1)
+        means = (_frame_sums(signal, total_rows, size, shift) / size).float()
 
     window = _window(cfg)
     fix_first = coef != 0.0 and window[0] != 0.0
     if coef != 0.0:
-        emphasized = torch.empty_like(signal)
+        emphasized = work.get("emphasized", signal.shape)
         emphasized[0] = signal[0]
         torch.sub(signal[1:], signal[:-1], alpha=coef, out=emphasized[1:])
     else:
@@ -359,18 +455,26 @@ def _compute_group(wavs, group, cfg, seeds, chunk_frames, feats_out, energy_out)
         # preemph(x - mean) = preemph(x) - (mean - coef * mean)
         correction = (means - coef * means)[:, None]
 
-    projection = _mel_projection(cfg)
+    projection = _banded_projection(cfg)
     use_log = is_mfcc or cfg.use_log_fbank
     use_power = getattr(cfg, "use_power", True)
     chunk_frames = min(chunk_frames, total_rows)
-    frames_buf = torch.zeros(chunk_frames, padded)
-    power_buf = torch.empty(chunk_frames, padded // 2 + 1)
+    frames_buf = work.get("frames", (chunk_frames, padded))
+    frames_buf[:, size:] = 0.0  # the FFT's zero padding; the loop writes only [:, :size]
+    power_buf = work.get("power", (chunk_frames, padded // 2 + 1))
+    mel_buf = work.get("mel", (cfg.num_mel_bins, chunk_frames))
     out = torch.empty(total_rows, cfg.num_ceps if is_mfcc else cfg.num_mel_bins)
+    framed_emphasized = framed(emphasized)
+    dct = _dct_lifter(cfg) if is_mfcc else None
+    views = None  # the buffers' views for a full chunk, taken once
     for r0 in range(0, total_rows, chunk_frames):
         r1 = min(r0 + chunk_frames, total_rows)
-        frames, power = frames_buf[: r1 - r0], power_buf[: r1 - r0]
-        body = frames[:, :size]
-        chunk = framed(emphasized)[r0:r1]
+        c = r1 - r0
+        if views is None or c != chunk_frames:
+            frames, power, mel_t = frames_buf[:c], power_buf[:c], mel_buf[:, :c]
+            views = (frames, power, power.numpy(), mel_t, frames[:, :size], projection.bind(power, mel_t))
+        frames, power, power_np, mel_t, body, project = views
+        chunk = framed_emphasized[r0:r1]
         if means is not None:
             torch.sub(chunk, correction[r0:r1], out=body)
         else:
@@ -380,18 +484,17 @@ def _compute_group(wavs, group, cfg, seeds, chunk_frames, feats_out, energy_out)
             frames[:, 0] = first[r0:r1]
         if need_energy and not cfg.raw_energy:
             log_energy[r0:r1] = frames.square().sum(1)
-        parts = torch.view_as_real(torch.fft.rfft(frames)).reshape(r1 - r0, -1).square_()
-        torch.add(parts[:, 0::2], parts[:, 1::2], out=power)  # |X|^2 = re^2 + im^2
+        spec = torch.view_as_real(torch.fft.rfft(frames)).view(c, -1)
+        kernels.power_spectrum(spec.numpy(), power_np)  # |X|^2 = re^2 + im^2
         if not use_power:
             power.sqrt_()
+        project()  # mel_t = (power @ mel banks).T
         if is_mfcc:
-            # few mel bins: (bins, frames) orientation is the faster matmul here
-            mel_t = torch.mm(projection.T, power.T).clamp_min_(EPSILON).log_()
-            torch.mm(mel_t.T, _dct_lifter(cfg), out=out[r0:r1])
+            torch.mm(mel_t.clamp_min_(EPSILON).log_().T, dct, out=out[r0:r1])
         else:
-            torch.mm(power, projection, out=out[r0:r1])
-            if use_log:
-                out[r0:r1].clamp_min_(EPSILON).log_()
+            out[r0:r1] = mel_t.T
+    if not is_mfcc and use_log:
+        out.clamp_min_(EPSILON).log_()
 
     if log_energy is not None:
         log_energy = log_energy.clamp_min_(EPSILON).log_()
@@ -406,7 +509,7 @@ def _compute_group(wavs, group, cfg, seeds, chunk_frames, feats_out, energy_out)
     elif cfg.use_energy:
         out = torch.cat((out, log_energy[:, None]) if cfg.htk_compat else (log_energy[:, None], out), dim=1)
 
-    for i, start, n in zip(group, row_offsets, counts):
+    for (i, _, _), start, n in zip(group, row_offsets, counts):
         utt = out[start: start + n]
         if cfg.subtract_mean:
             utt = utt - utt.mean(0, keepdim=True)

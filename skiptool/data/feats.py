@@ -23,6 +23,7 @@ leaves a feats.scp that looks complete. Paths in the scp files are absolute.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing as mp
 import os
@@ -96,6 +97,11 @@ def load_feats_config(feat_type: str, conf: str | os.PathLike | None = None,
                             f"pass a {feat_type} config (e.g. conf/feats/{feat_type}.yaml)")
     for key in PROVENANCE_KEYS:
         data.pop(key, None)
+    known = {f.name for f in dataclasses.fields(CONFIG_CLASSES[feat_type])}
+    for key in overrides or {}:
+        if key not in known:
+            raise SkiptoolError(f"--set {key}=...: unknown key '{key}' for --type {feat_type}; "
+                                f"known keys: {', '.join(sorted(known))}")
     data.update(overrides or {})
     return from_dict(CONFIG_CLASSES[feat_type], data, source=source)
 

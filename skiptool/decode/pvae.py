@@ -50,12 +50,16 @@ def embed(model: PVAE, speech_dir: Path | None, image_dir: Path | None, out_dir:
           device: torch.device) -> dict[str, Path]:
     """Posterior means of the unimodal encoders' latents, one vector per utterance or image:
     out_dir/<modality>_<latent>.scp (+ .ark), e.g. speech_z_s.scp, image_z_i.scp, speech_z.scp
-    (single-latent variants), and out_dir/<modality>_utt2label. Returns {name: scp path}."""
+    (single-latent variants), and out_dir/<modality>_utt2label. A modality the variant lacks
+    (images for vae_sp) is skipped; none usable is a user error. Returns {name: scp path}."""
+    given = {m: d for m, d in (("speech", speech_dir), ("image", image_dir)) if d is not None}
+    usable = {m: d for m, d in given.items() if m in model.cfg.modalities}
+    if not usable:
+        modality = next(iter(given), "speech")
+        _require(model, modality)  # a user error naming what the variant takes
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for modality, feats_dir in (("speech", speech_dir), ("image", image_dir)):
-        if feats_dir is None:
-            continue
-        _require(model, modality)
+    for modality, feats_dir in usable.items():
         dataset = FeatsDataset(feats_dir, labels=False) if modality == "speech" else ImageFeatsDataset(feats_dir, labels=False)
         vectors: dict[str, dict[str, np.ndarray]] = {name: {} for name in model.cfg.latents(modality)}
         for keys, batch in _batches(dataset, f"{modality} latents"):
@@ -94,8 +98,16 @@ def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
             pixels = (images[i].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
             Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(out_dir / "png" / f"{keys[i]}.png")
     write_table(out_dir / "utt2num_frames", {keys[i]: height for i in order})
-    (out_dir / "conf.yaml").write_text(f"type: image\nheight: {height}\nwidth: {width}\nchannels: {channels}\n"
-                                       f"feat_dim: {width * channels}\ncmvn: none\n")
+    # conf.yaml as `skiptool feats --type image` writes it: type, the full ImageFeatsConfig, provenance
+    import dataclasses
+
+    import yaml
+
+    from skiptool.data.image import ImageFeatsConfig
+
+    conf = {"type": "image", **dataclasses.asdict(ImageFeatsConfig(height=height, width=width, channels=channels)),
+            "feat_dim": width * channels, "cmvn": "none"}
+    (out_dir / "conf.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
 
 
 @torch.no_grad()
@@ -127,12 +139,16 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
                     style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | None = None) -> None:
     """A spoken digit (FBank) per image of image_dir: z_s from the image, the speaking style z_a
     and the length of a (seeded) random utterance of style_speech_dir or, without one, the prior
-    and `num_frames` frames. Writes feats.scp, utt2num_frames, utt2label and text (digit words)
-    and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
+    and `num_frames` frames (default: the mean length of the model's training utterances).
+    Writes feats.scp, utt2num_frames, utt2label and text (digit words) and copies conf.yaml /
+    cmvn.ark of the reference speech so the features can be vocoded."""
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
     if styles is None and num_frames is None:
-        raise SkiptoolError("image2speech without --style speech=DIR needs a number of frames to generate")
+        num_frames = model.mean_speech_frames
+        if num_frames is None:
+            raise SkiptoolError("image2speech without --style speech=DIR: the model has no record of its "
+                                "training lengths; give a style reference")
     draw = _style_draw(len(images), len(styles), seed) if styles else None
     generator = torch.Generator().manual_seed(seed)
     generated: dict[str, np.ndarray] = {}

@@ -25,6 +25,10 @@ Where the paper is silent, choices made here (all in `PVAEConfig`):
   Labels are never used, so a negative can share the digit of its anchor (1 in 10 for digits),
   exactly as a random draw from the training set can.
 - Losses are per-pair sums (over frames, pixels, latent dims) averaged over the batch.
+- The model counts the utterance lengths it trains on (buffers saved with the weights), so that
+  speech generated without a reference utterance takes the mean training length.
+- conf/train/pvae.yaml uses `cm_negatives: all`: with `random`, the hinge stays at the margin
+  (no learning) for the few hundred updates a CPU budget allows (measurements in that file).
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ class PVAEConfig:
     alpha_cm: float | None = None
     cm_margin: float = 0.5
     cm_negatives: Literal["random", "all"] = "random"
+    # Not in the paper: alpha_ch ramps linearly from 0 over the first N training steps (0 = off).
+    # Early on, CH pulls the unimodal speech z_s to the multimodal one, which then encodes speaking
+    # style with a large norm (|mu| ~ 3-4): the RBF kernel of CM is ~0.01 for every pair, its
+    # gradient vanishes and CM stays at the margin for hundreds of updates (see conf/train/pvae.yaml).
+    ch_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -115,6 +124,8 @@ class PVAEConfig:
         self.alpha_cm = self._weight("alpha_cm", self.alpha_cm, 10.0, self.variant == "pvae")
         if self.cm_margin <= 0:
             raise ValueError(f"cm_margin must be positive, got {self.cm_margin}")
+        if self.ch_warmup_steps < 0:
+            raise ValueError(f"ch_warmup_steps must be >= 0, got {self.ch_warmup_steps}")
 
     def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
         if value is None:
@@ -203,6 +214,23 @@ class PVAE(nn.Module):
             self.image_decoder = DeconvDecoder2d(
                 sum(latents.values()), [cfg.image_hidden_dim], start_size,
                 [*cfg.image_decoder_channels, cfg.image_channels], cfg.kernel_size)
+        # Utterance lengths seen in training (a sum and a count, saved with the weights): without a
+        # reference utterance, generated speech takes the mean training length.
+        self.register_buffer("speech_frames_seen", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("speech_items_seen", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.float64))  # for ch_warmup_steps
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("speech_frames_seen", "speech_items_seen", "train_steps"):  # older checkpoints
+            state_dict.setdefault(prefix + name, torch.zeros((), dtype=torch.float64))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def mean_speech_frames(self) -> int | None:
+        """Mean length of the training utterances (frames), or None before any training on speech."""
+        if self.speech_items_seen.item() == 0:
+            return None
+        return max(1, round(self.speech_frames_seen.item() / self.speech_items_seen.item()))
 
     # ---------------------------------------------------------------- training objective
 
@@ -216,13 +244,22 @@ class PVAE(nn.Module):
         terms = self.terms(batch)
         objective = terms["elbo"]
         if "ch" in terms:
-            objective = objective - self.cfg.alpha_ch * terms["ch"]
+            objective = objective - self.ch_weight() * terms["ch"]
+        if self.training:
+            self.train_steps += 1
         if "cm" in terms:
             objective = objective - self.cfg.alpha_cm * terms["cm"]
         loss = -objective.mean()
         stats = {"loss": loss.item()}
         stats.update({name: value.mean().item() for name, value in terms.items()})
         return loss, stats
+
+    def ch_weight(self) -> float:
+        """alpha_ch, ramped from 0 over the first `ch_warmup_steps` training steps when set."""
+        warmup = self.cfg.ch_warmup_steps
+        if not warmup:
+            return self.cfg.alpha_ch
+        return self.cfg.alpha_ch * min(1.0, self.train_steps.item() / warmup)
 
     def terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The objective's terms per pair (B,), in nats, as positive costs except `elbo`:
@@ -241,6 +278,10 @@ class PVAE(nn.Module):
         z = {name: sample(p) for name, p in posterior.items()}
 
         terms: dict[str, Tensor] = {}
+        if speech is not None and self.training:
+            with torch.no_grad():
+                self.speech_frames_seen += lengths.sum().to(self.speech_frames_seen)
+                self.speech_items_seen += lengths.numel()
         if speech is not None:
             terms["nll_speech"] = -self._speech_log_likelihood(speech, lengths, z)
         if image is not None:
@@ -275,7 +316,7 @@ class PVAE(nn.Module):
 
     def _speech_log_likelihood(self, speech: Tensor, lengths: Tensor, z: dict[str, Tensor]) -> Tensor:
         cond = torch.cat([z[n] for n in self.cfg.latents("speech")], dim=-1)
-        mean = self.speech_decoder(cond, speech.size(1))
+        mean = self.speech_decoder(cond, speech.size(1), lengths)
         mask = length_mask(lengths, speech.size(1)).unsqueeze(-1)
         return unit_gaussian_log_likelihood(speech, mean, mask)
 

@@ -351,6 +351,25 @@ def test_bad_configs(data_dir, tmp_path, content, needles):
     assert not out.exists()
 
 
+def test_unknown_override_key(data_dir, tmp_path):
+    out = tmp_path / "dump"
+    assert_failed_cleanly(run_cli("feats", data_dir, out, "--type", "fbank", "--set", "num_mel_binz=40"), out,
+                          "--set num_mel_binz", "unknown key 'num_mel_binz'", "num_mel_bins")
+    assert not out.exists()
+
+
+def test_bad_image_configs(tmp_path):
+    data = make_image_dir(tmp_path)
+    out = tmp_path / "dump"
+    for content, needles in (("height: 28\nhieght: 32\n", ["unknown key 'hieght'"]),
+                             ("height: [28\n", ["malformed YAML"]),
+                             ("channels: 2\n", ["channels"])):
+        conf = tmp_path / "image.yaml"
+        conf.write_text(content)
+        assert_failed_cleanly(run_cli("feats", data, out, "--type", "image", "--conf", conf), out, str(conf), *needles)
+    assert not out.exists()
+
+
 def test_bad_images(tmp_path):
     data = make_image_dir(tmp_path)
     img_scp = read_table(data / "img.scp")

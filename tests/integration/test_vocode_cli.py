@@ -221,6 +221,10 @@ def test_bad_options_and_config(cli, tmp_path, mel_scp):
     bad_value.write_text("win_length: 4096\n")
     assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--conf", bad_value), "value.yaml", "win_length")
     assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--conf", tmp_path / "none.yaml"), "none.yaml")
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("n_fft: 2048\nhop_lenght: 100\n")  # a typo must not be ignored silently
+    assert_user_error(cli("vocode", mel_scp, out, "--type", "mel", "--conf", misspelt), "misspelt.yaml",
+                      "unknown key 'hop_lenght'")
     r = cli("vocode", mel_scp, out, "--type", "cepstrum")
     assert r.code == 2 and "cepstrum" in r.err and "Traceback" not in r.err  # typer's usage error
     assert_user_error(cli("vocode", mel_scp, out, "--type", "fbank"), "needs the FBank config")

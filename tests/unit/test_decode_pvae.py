@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from skiptool.data.datadir import read_table
-from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset
+from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, collate
 from skiptool.decode import pvae as decode
 from skiptool.models.pvae import PVAE
 from skiptool.utils.errors import SkiptoolError
@@ -47,9 +47,27 @@ def test_embed_writes_each_latent_of_each_modality(variant, dirs, tmp_path):
         assert all(v.shape == (dims[latent],) for v in vectors.values())
 
 
-def test_embed_refuses_a_modality_the_variant_lacks(dirs, tmp_path):
+def test_embed_skips_a_modality_the_variant_lacks(dirs, tmp_path):
+    written = decode.embed(model("vae_sp"), dirs["speech"], dirs["image"], tmp_path / "both", CPU)
+    assert set(written) == {"speech_z"} and not (tmp_path / "both" / "image_utt2label").exists()
     with pytest.raises(SkiptoolError, match="no image encoder"):
-        decode.embed(model("vae_sp"), None, dirs["image"], tmp_path, CPU)
+        decode.embed(model("vae_sp"), None, dirs["image"], tmp_path / "image", CPU)
+
+
+def test_image_to_speech_without_reference_takes_the_mean_training_length(dirs, tmp_path):
+    m = model("pvae").train()
+    batch = collate([FeatsDataset(dirs["speech"])[i] for i in range(4)])
+    m({**batch, "image": torch.rand(4, 1, S, S)})
+    mean = round(batch["speech_lengths"].float().mean().item())
+    assert m.mean_speech_frames == mean
+    restored = model("pvae")
+    restored.load_state_dict(m.state_dict())  # saved with the weights
+    decode.image_to_speech(restored.eval(), dirs["image"], tmp_path, CPU)
+    assert {len(f) for f in FeatsDataset(tmp_path).feats} == {mean}
+    old = {k: v for k, v in m.state_dict().items() if "seen" not in k}  # a checkpoint from before
+    model("pvae").load_state_dict(old)
+    with pytest.raises(SkiptoolError, match="style reference"):
+        decode.image_to_speech(model("pvae"), dirs["image"], tmp_path / "untrained", CPU)
 
 
 def test_speech_to_image_writes_an_image_feature_dir(dirs, tmp_path):
@@ -58,6 +76,11 @@ def test_speech_to_image_writes_an_image_feature_dir(dirs, tmp_path):
     assert images.shape == (1, S, S) and len(images) == 9
     assert images.labels == FeatsDataset(dirs["speech"], labels=True).labels
     assert len(list((tmp_path / "png").glob("*.png"))) == 9
+    from skiptool.data.feats import read_feats_conf
+
+    info = read_feats_conf(tmp_path)  # the conf.yaml reader of `skiptool feats` dirs
+    assert (info.type, info.config.height, info.config.width, info.config.channels, info.feat_dim) == (
+        "image", S, S, 1, S)
 
 
 @pytest.mark.parametrize("style", [True, False])

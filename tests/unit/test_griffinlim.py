@@ -188,7 +188,15 @@ def test_resolve_spec_config(tmp_path):
     (tmp_path / "conf.yaml").write_text("num_mels: 40\nhop_length: 160\nvad: false\n")
     cfg, note = resolve_spec_config(scp, None)
     assert (cfg.num_mels, cfg.hop_length) == (40, 160)
-    assert "conf.yaml" in note and "vad" in note  # keys it does not use are named, not hidden
+    assert "conf.yaml" in note  # skiptool feats' other keys (vad: false) are accepted
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("num_mels: 40\nhop_lenght: 160\n")
+    with pytest.raises(SkiptoolError, match="unknown key 'hop_lenght'"):  # not ignored silently
+        resolve_spec_config(scp, misspelt)
+    fbank_conf = tmp_path / "fbank.yaml"
+    fbank_conf.write_text("type: fbank\nnum_mel_bins: 80\n")
+    with pytest.raises(SkiptoolError, match="--type fbank"):
+        resolve_spec_config(scp, fbank_conf)
     other = tmp_path / "other.yaml"
     other.write_text("num_mels: forty\n")
     with pytest.raises(SkiptoolError, match="num_mels"):

@@ -203,3 +203,56 @@ def test_bad_config_values_are_user_errors(bad, needle):
 def test_mfcc_num_ceps_must_fit():
     with pytest.raises(SkiptoolError, match="num_ceps"):
         load_feats_config("mfcc", None, {"num_ceps": 30})
+
+
+# ------------------------------------------------------------------ the pieces the batching uses
+
+@pytest.mark.parametrize("bank", ["kaldi80", "kaldi23", "slaney80", "holes"])
+def test_banded_projection_equals_the_dense_product(bank):
+    from skiptool.audio.banded import BandedProjection
+    from skiptool.audio.kaldi import _mel_projection
+
+    matrix = {"kaldi80": lambda: _mel_projection(FbankConfig()),
+              "kaldi23": lambda: _mel_projection(MfccConfig()),
+              "slaney80": lambda: tacotron.mel_basis(TacotronFeatsConfig()),
+              "holes": lambda: torch.zeros(50, 12).index_fill_(1, torch.tensor([3, 7]), 0.5)}[bank]()
+    x = torch.rand(37, matrix.shape[0])
+    out = torch.empty(matrix.shape[1], 37)
+    torch.testing.assert_close(BandedProjection(matrix).project_t(x, out), (x @ matrix).T, rtol=1e-5, atol=1e-6)
+    run = BandedProjection(matrix, group=3).bind(x, out)
+    x.mul_(2.0)  # a bound projection reads the buffers' current contents
+    torch.testing.assert_close(run(), (x @ matrix).T, rtol=1e-5, atol=1e-6)
+
+
+def test_spectrum_kernels_equal_torch():
+    from skiptool.audio import kernels
+
+    spec = torch.fft.rfft(torch.randn(9, 64))
+    parts = torch.view_as_real(spec).reshape(9, -1).numpy()
+    power, magnitude = np.empty((9, 33), np.float32), np.empty((9, 33), np.float32)
+    kernels.power_spectrum(parts, power)
+    kernels.magnitude_spectrum(parts, magnitude)
+    np.testing.assert_allclose(power, (spec.abs() ** 2).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(magnitude, spec.abs().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dc, scale", [(0.0, 1000.0), (655.0, 1.0), (20000.0, 0.5), (0.0, 0.0)])
+def test_frame_moments_survive_a_large_dc_offset(dc, scale):
+    """Sums and energies after DC removal from block moments equal float64 framing, even when a
+    DC offset dwarfs the signal (where sum(x^2) - n mean^2 in float32 would cancel to noise)."""
+    from skiptool.audio.kaldi import Workspace, _frame_moments, _frame_sums
+
+    rng = np.random.default_rng(0)
+    rows, size, shift = 200, 400, 160
+    x = np.zeros((rows + 4) * shift, np.float32)
+    x[: rows * shift] = dc + scale * rng.standard_normal(rows * shift)
+    x[1000:2200] = 0.0  # digital silence: frames inside it must have exactly zero energy
+    signal = torch.from_numpy(x)
+    sums, energy = _frame_moments(signal, rows, size, shift, Workspace())
+    frames = signal.double().as_strided((rows, size), (shift, 1))
+    ref = ((frames - frames.mean(1, keepdim=True)) ** 2).sum(1)
+    torch.testing.assert_close(sums, frames.sum(1), rtol=1e-7, atol=1e-2)
+    torch.testing.assert_close(energy, ref, rtol=1e-6, atol=1e-6 * float(ref.max()) + 1e-9)
+    torch.testing.assert_close(_frame_sums(signal, rows, size, shift), frames.sum(1), rtol=1e-6, atol=1e-2)
+    silent = [r for r in range(rows) if r * shift >= 1000 and r * shift + size <= 2200]
+    assert silent and bool((energy[silent] == 0).all())

@@ -33,3 +33,23 @@ def test_conditional_decoder_shapes_and_causality():
     assert torch.allclose(long[:, :5], short, atol=1e-6)  # a frame depends only on earlier steps
     with pytest.raises(ValueError):
         dec(cond, 0)
+
+
+def test_length_groups_match_the_padded_batch_exactly():
+    """Sorting into length groups (a CPU speed-up) changes nothing but the cost."""
+    torch.manual_seed(0)
+    enc, dec = LSTMSummary(5, 8, group_size=3), ConditionalLSTMDecoder(4, 8, 3, group_size=3)
+    lengths = torch.tensor([2, 9, 4, 1, 7, 9, 3, 5])
+    x = torch.randn(8, 9, 5, requires_grad=True)
+    cond = torch.randn(8, 4)
+    whole = LSTMSummary(5, 8, group_size=100)
+    whole.load_state_dict(enc.state_dict())
+    assert torch.allclose(enc(x, lengths), whole(x, lengths), atol=1e-6)
+    _, (h_n, _) = enc.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    assert torch.allclose(enc(x, lengths), h_n[0], atol=1e-6)
+    grouped, padded = dec(cond, 9, lengths), dec(cond, 9)
+    mask = (torch.arange(9)[None, :] < lengths[:, None]).unsqueeze(-1)
+    assert torch.allclose(grouped, padded * mask, atol=1e-6)
+    assert (grouped[~mask.expand_as(grouped)] == 0).all()
+    enc(x, lengths).sum().backward()
+    assert x.grad[1].abs().sum() > 0 and (x.grad[0, 2:] == 0).all()  # no gradient from padding

@@ -335,3 +335,135 @@ def test_ch_decreases_when_optimised():
         r_speech = model.encode_speech(batch["speech"], batch["speech_lengths"])
         gap = (q["z_s"][0] - r_speech["z_s"][0]).abs().mean()
     assert gap < 0.5
+
+
+def _class_batch(classes: int = 3, per_class: int = 4, seed: int = 0) -> dict:
+    """make_batch's class patterns, but every class several times, so that same-class items other
+    than a pair exist."""
+    batch = make_batch(batch_size=classes * per_class, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    frames = batch["speech"].size(1)
+    speech_patterns, image_patterns = 2 * torch.randn(classes, frames, D, generator=g), torch.rand(classes, 1, S, S, generator=g)
+    label = torch.arange(classes).repeat(per_class)
+    n = len(label)
+    speech = speech_patterns[label] + 0.3 * torch.randn(n, frames, D, generator=g)
+    speech[torch.arange(frames)[None, :] >= batch["speech_lengths"][:, None]] = 0.0
+    image = (image_patterns[label] + 0.2 * torch.rand(n, 1, S, S, generator=g)).round().clamp(0, 1)
+    return {**batch, "speech": speech, "image": image, "label": label}
+
+
+def _same_vs_other_class_distance(model: PVAE, batch: dict) -> float:
+    """Mean squared distance between the z_s means (speech and image, all pairs of distinct
+    items) of the same class over that of different classes."""
+    with torch.no_grad():
+        mu = torch.cat(_semantic_means(model, batch))
+        label = batch["label"].repeat(2)
+        distance = torch.cdist(mu, mu).pow(2)
+        same = (label[:, None] == label[None, :]) & ~torch.eye(len(label), dtype=torch.bool)
+        other = label[:, None] != label[None, :]
+        return (distance[same].mean() / distance[other].mean()).item()
+
+
+def test_cm_alone_gathers_each_class_in_the_semantic_space():
+    """The paper's claim for CM (sec. 2.2.3): optimising it alone, with random negatives (it never
+    sees labels), brings z_s of the same digit together across modalities, relative to others."""
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    batch = _class_batch()
+    before = _same_vs_other_class_distance(model, batch)
+    hinges = _train(model, lambda: model.semantic_contrastiveness(*_semantic_means(model, batch)).mean(),
+                    steps=60)
+    after = _same_vs_other_class_distance(model, batch)
+    assert sum(hinges[-5:]) < 0.5 * sum(hinges[:5]), hinges
+    assert after < 0.5 * before, (before, after)
+
+
+def test_ch_term_pulls_unimodal_posteriors_to_the_multimodal_one():
+    """Gradient steps on the full pvae objective with alpha_ch raised lower CH more than with
+    alpha_ch near 0: the term acts in the right direction."""
+    batch = make_batch()
+    finals = {}
+    for alpha in (1e-4, 1.0):
+        torch.manual_seed(0)
+        model = PVAE(tiny("pvae_nocm", alpha_ch=alpha))
+        _train(model, lambda: loss_with_seed(model, batch), steps=30)
+        torch.manual_seed(1)
+        finals[alpha] = model.terms(batch)["ch"].mean().item()
+    assert finals[1.0] < 0.5 * finals[1e-4], finals
+
+
+# ---------------------------------------------------------------- registry: data and training
+
+
+@pytest.fixture(scope="module")
+def featdirs(tmp_path_factory):
+    from tests.fixtures.featdirs import write_image_dir, write_speech_dir
+
+    root = tmp_path_factory.mktemp("pvae_feats")
+    return {"speech": write_speech_dir(root / "speech", per_class=4, dim=D),
+            "image": write_image_dir(root / "image", per_class=6, side=S)}
+
+
+def test_registry_dataset_of_each_variant(featdirs):
+    from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, SameClassPairs
+    from skiptool.models import MODELS
+
+    entry = MODELS["pvae"]
+    for variant in ("pvae", "pvae_nocm", "jmvae_kl"):
+        pairs = entry.dataset(tiny(variant), featdirs, True, 0)
+        assert isinstance(pairs, SameClassPairs)
+        batch = entry.collate([pairs[i] for i in range(4)])
+        assert set(batch) >= {"speech", "speech_lengths", "image", "label"}
+        with pytest.raises(SkiptoolError, match="--data image=DIR"):
+            entry.dataset(tiny(variant), {"speech": featdirs["speech"]}, True, 0)
+    # one-modality baselines: their own data alone, or both (the recipe passes both to every model)
+    for variant, modality, cls in (("vae_sp", "speech", FeatsDataset), ("vae_im", "image", ImageFeatsDataset)):
+        for given in ({modality: featdirs[modality]}, featdirs):
+            data = entry.dataset(tiny(variant), given, True, 0)
+            assert isinstance(data, cls)
+            loss, _ = entry.build(tiny(variant))(entry.collate([data[i] for i in range(4)]))
+            assert torch.isfinite(loss)
+        with pytest.raises(SkiptoolError, match=f"--dev-data {modality}=DIR"):
+            entry.dataset(tiny(variant), {}, False, 0)
+
+
+def test_training_resumes_with_the_same_pairs(featdirs, tmp_path):
+    """Pairs are redrawn per epoch from (seed, epoch): an interrupted run resumed from its
+    checkpoint ends bit-identical to an uninterrupted one."""
+    from skiptool.train import checkpoint as ckpt
+    from skiptool.train.trainer import load_experiment_config, train_experiment
+    from tests.fixtures.featdirs import write_config
+
+    sizes = dict(speech_dim=D, image_size=S, z_semantic_dim=3, z_style_dim=2, speech_hidden_dim=12,
+                 image_encoder_channels=[2, 3], image_hidden_dim=10, image_decoder_channels=[4, 3])
+    config = write_config(tmp_path / "pvae.yaml", "pvae", {"variant": "pvae", **sizes}, batch_size=4)
+
+    def run(exp: str, epochs: int):
+        experiment = load_experiment_config(config, {"train.max_epochs": epochs})
+        return train_experiment(experiment, featdirs, None, tmp_path / exp, device="cpu", quiet=True)
+
+    run("straight", 3)
+    run("resumed", 1)
+    run("resumed", 3)
+    a = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path / "straight", "latest"))["model"]
+    b = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path / "resumed", "latest"))["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert "resumed from" in (tmp_path / "resumed" / "train.log").read_text()
+
+
+def test_ch_warmup_ramps_alpha_ch_over_training_steps():
+    torch.manual_seed(0)
+    model = PVAE(tiny(ch_warmup_steps=4)).train()
+    batch = make_batch()
+    weights = []
+    for _ in range(6):
+        weights.append(model.ch_weight())
+        model(batch)
+    assert weights == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
+    copy = PVAE(tiny(ch_warmup_steps=4))
+    copy.load_state_dict(model.state_dict())  # the step count is saved: a resumed run goes on
+    assert copy.ch_weight() == pytest.approx(0.1)
+    model.eval()
+    model(batch)
+    assert model.train_steps.item() == 6  # evaluation is not a training step
+    assert PVAE(tiny()).ch_weight() == 0.1  # off by default: the paper's constant weight
