@@ -16,8 +16,10 @@ def decode(
     exp_dir: Path = typer.Argument(..., help="Experiment dir written by `skiptool train`."),
     out_dir: Path = typer.Argument(..., help="Where the outputs go (feats.scp, utt2label, png/, ...)."),
     task: str = typer.Option(..., "--task", help="What to generate: speech2image, image2speech, embed, grids "
-                                                 "(PVAE), classify (classifiers); the model's list is in the "
-                                                 "error when a task does not fit."),
+                                                 "(PVAE); image2text, speech2text, text2speech, image2speech, "
+                                                 "text2image, embed (MIB); classify (classifiers); transcribe "
+                                                 "(ctc_asr: OUT/text); the model's "
+                                                 "list is in the error when a task does not fit."),
     data: list[str] = typer.Option(None, "--data", metavar="NAME=DIR",
                                    help="Input feature dir by modality, e.g. --data speech=dump/fbank/test; "
                                         "repeat for several."),
@@ -43,7 +45,11 @@ def decode(
     data_dirs, style_dirs = parse_data_args(data, "--data"), parse_data_args(style, "--style")
     for flag, dirs in (("--data", data_dirs), ("--style", style_dirs)):
         for name, path in dirs.items():
-            if not (path / "feats.scp").is_file():
+            if name == "text" and flag == "--data":  # sentences to generate from: a data dir with a Kaldi text
+                if not (path / "text").is_file():
+                    raise SkiptoolError(f"--data text={path}: no text file there; give a dir with a Kaldi "
+                                        f"text file (<key> <sentence> per line)")
+            elif not (path / "feats.scp").is_file():
                 raise SkiptoolError(f"{flag} {name}={path}: no feats.scp there; give a feature dir made by "
                                     f"`skiptool feats`")
     if is_done(out_dir, DONE) and not overwrite:
@@ -58,7 +64,7 @@ def decode(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     (out_dir / ".decoding").touch()
-    run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed), task)
+    run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir), task)
     (out_dir / ".decoding").unlink()
     mark_done(out_dir, DONE)
     typer.echo(f"{out_dir}: {task} done with {exp_dir} ({checkpoint} checkpoint)")

@@ -34,7 +34,7 @@ TEXT_METRICS = {Metric.wer, Metric.cer, Metric.bleu}
 APPLIES_TO = {
     "ref": TEXT_METRICS | {Metric.psnr, Metric.accuracy, Metric.purity},
     "hyp": TEXT_METRICS | {Metric.psnr, Metric.accuracy},
-    "hyp_wav": TEXT_METRICS, "recognizer": TEXT_METRICS, "lm_text": TEXT_METRICS,
+    "hyp_wav": TEXT_METRICS, "recognizer": TEXT_METRICS, "lm_text": TEXT_METRICS, "asr_exp": TEXT_METRICS,
     "hyp_out": TEXT_METRICS, "normalize": TEXT_METRICS,
     "alignment": {Metric.wer, Metric.cer}, "tokenize": {Metric.bleu},
     "nearest": {Metric.psnr}, "data_range": {Metric.psnr},
@@ -58,7 +58,11 @@ def score(
                             "generated images (psnr, same forms as --ref)."),
     hyp_wav: Optional[Path] = typer.Option(
         None, "--hyp-wav", help="wav.scp of audio hypotheses: transcribe with --recognizer, then score the text."),
-    recognizer: str = typer.Option("pocketsphinx", "--recognizer", help="Recogniser for --hyp-wav."),
+    recognizer: str = typer.Option("pocketsphinx", "--recognizer",
+                                   help="Recogniser for --hyp-wav: pocketsphinx, or ctc (a trained ctc_asr, --asr-exp)."),
+    asr_exp: Optional[Path] = typer.Option(
+        None, "--asr-exp", help="--recognizer ctc: exp dir of the ctc_asr model (its features are computed from "
+                                "the wavs with the config it was trained on)."),
     lm_text: Optional[Path] = typer.Option(
         None, "--lm-text", help="In-domain Kaldi text (or word list) restricting the recogniser's vocabulary: "
                                 "a one-word grammar if every line is one word, else a trigram LM."),
@@ -107,7 +111,7 @@ def score(
     """
     _check_options(ctx, metric)
     if metric in TEXT_METRICS:
-        rows, notes = _score_text(metric, ref, hyp, hyp_wav, recognizer, lm_text, hyp_out, alignment,
+        rows, notes = _score_text(metric, ref, hyp, hyp_wav, recognizer, lm_text, asr_exp, hyp_out, alignment,
                                   normalize, tokenize)
     elif metric == Metric.psnr:
         rows, notes = _score_psnr(_single(ref, metric), hyp, nearest, data_range)
@@ -135,15 +139,15 @@ def score(
 # ----------------------------------------------------------------------------- per metric
 
 
-def _score_text(metric, refs, hyp, hyp_wav, recognizer, lm_text, hyp_out, alignment, normalize, tokenize):
+def _score_text(metric, refs, hyp, hyp_wav, recognizer, lm_text, asr_exp, hyp_out, alignment, normalize, tokenize):
     from skiptool.metrics.inputs import read_multi_text, read_text
 
     if not refs:
         raise SkiptoolError(f"--metric {metric.value} needs --ref (a Kaldi text file)")
     if (hyp is None) == (hyp_wav is None):
         raise SkiptoolError(f"--metric {metric.value} needs exactly one of --hyp (text) or --hyp-wav (wav.scp)")
-    if hyp_wav is None and (lm_text or hyp_out):
-        raise SkiptoolError("--lm-text and --hyp-out go with --hyp-wav (they concern the recogniser)")
+    if hyp_wav is None and (lm_text or hyp_out or asr_exp):
+        raise SkiptoolError("--lm-text, --asr-exp and --hyp-out go with --hyp-wav (they concern the recogniser)")
     _check_outputs([hyp_out, alignment], [*refs, hyp, hyp_wav, lm_text])
     if metric == Metric.bleu:
         references = read_multi_text(refs)
@@ -152,7 +156,7 @@ def _score_text(metric, refs, hyp, hyp_wav, recognizer, lm_text, hyp_out, alignm
             raise SkiptoolError(f"--metric {metric.value} takes one --ref; several references are for bleu")
         references = read_text(refs[0], "reference text")
     if hyp_wav is not None:
-        hyps, hyp_name = _recognise(hyp_wav, recognizer, lm_text, hyp_out, references), str(hyp_wav)
+        hyps, hyp_name = _recognise(hyp_wav, recognizer, lm_text, asr_exp, hyp_out, references), str(hyp_wav)
     else:
         hyps, hyp_name = read_text(hyp, "hypothesis text"), str(hyp)
     notes = []
@@ -180,14 +184,14 @@ def _score_text(metric, refs, hyp, hyp_wav, recognizer, lm_text, hyp_out, alignm
     return [result.summary()], notes
 
 
-def _recognise(wav_scp, name, lm_text, hyp_out, references):
+def _recognise(wav_scp, name, lm_text, asr_exp, hyp_out, references):
     from skiptool.data.datadir import write_table
     from skiptool.metrics.inputs import check_hyp_keys
     from skiptool.metrics.recognizers import make_recognizer, read_wav_scp
 
     wavs = read_wav_scp(wav_scp)
     check_hyp_keys(references, wavs, str(wav_scp), "reference text")  # fail before the slow part
-    hyps = make_recognizer(name, lm_text).transcribe(wavs)
+    hyps = make_recognizer(name, lm_text, asr_exp).transcribe(wavs)
     if hyp_out:
         write_table(hyp_out, hyps)
     return hyps

@@ -29,6 +29,7 @@ class DecodeRequest:
     device: torch.device
     style: dict[str, Path] = field(default_factory=dict)  # style-reference feature dirs by modality
     seed: int = 0
+    exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""
@@ -75,10 +76,42 @@ def _pvae_grids(req: DecodeRequest) -> None:
                      req.out_dir, req.device, seed=req.seed)
 
 
+def _ctc_transcribe(req: DecodeRequest) -> None:
+    from skiptool.decode.ctc_asr import transcribe
+
+    transcribe(req.model, req.experiment, req.need("data", "speech", "transcribe"), req.out_dir, req.device)
+
+
+def _mib(task: str) -> Callable[[DecodeRequest], None]:
+    def run(req: DecodeRequest) -> None:
+        from skiptool.decode import mib
+
+        mib.run_task(req.model, task, req.data, req.out_dir, req.device, req.seed, req.exp_dir)
+
+    return run
+
+
+MIB_TASKS = ("image2text", "speech2text", "text2speech", "image2speech", "text2image", "embed")
+
+
+def _baseline(task: str) -> Callable[[DecodeRequest], None]:
+    def run(req: DecodeRequest) -> None:
+        from skiptool.decode import baselines
+
+        baselines.run_task(req.model, req.experiment.model, task, req.data, req.out_dir, req.device, req.seed,
+                           req.exp_dir)
+
+    return run
+
+
 # A plain dict, as MODELS: model name -> task name -> function.
 TASKS: dict[str, dict[str, Callable[[DecodeRequest], None]]] = {
     "image_classifier": {"classify": _classify},
+    "ctc_asr": {"transcribe": _ctc_transcribe},
     "speech_classifier": {"classify": _classify},
+    "mib": {task: _mib(task) for task in MIB_TASKS},
+    "piecewise": {task: _baseline(task) for task in ("image2text", "image2speech")},
+    "cyclegan": {"image2speech": _baseline("image2speech")},
     "pvae": {"embed": _pvae_embed, "speech2image": _pvae_speech2image, "image2speech": _pvae_image2speech,
              "grids": _pvae_grids},
 }

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from skiptool.data.datasets import collate
-from skiptool.models import classifier, pvae
+from skiptool.models import classifier, ctc_asr, cyclegan, mib, piecewise, pvae
 
 
 @dataclass(frozen=True)
@@ -41,4 +41,14 @@ MODELS: dict[str, ModelEntry] = {
                                     classifier.speech_classifier_dataset, collate),
     # PVAE and its baselines (model_conf.variant: pvae, pvae_nocm, jmvae_kl, vae_sp, vae_im)
     "pvae": ModelEntry(pvae.PVAEConfig, pvae.build_pvae, pvae.pvae_dataset, collate),
+    # MIB (paper 000) and its ablations (model_conf.fusion, use_transformer, use_adversarial)
+    "mib": ModelEntry(mib.MIBConfig, mib.build_mib, mib.mib_dataset, mib.collate_mib),
+    # MIB's baselines (paper 000, Table 1), on MIB's data and batches
+    "piecewise": ModelEntry(piecewise.PiecewiseConfig, piecewise.build_piecewise, piecewise.baseline_dataset,
+                            mib.collate_mib),
+    "cyclegan": ModelEntry(cyclegan.CycleGANConfig, cyclegan.build_cyclegan, cyclegan.cyclegan_dataset,
+                           mib.collate_mib),
+    # CTC recogniser that scores generated speech (independent of the generative models)
+    "ctc_asr": ModelEntry(ctc_asr.CTCASRConfig, ctc_asr.build_ctc_asr, ctc_asr.ctc_asr_dataset,
+                          ctc_asr.collate_ctc),
 }

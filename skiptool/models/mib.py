@@ -24,9 +24,13 @@ Losses (`forward` returns loss = L_recon + classifier_weight * L_adv, Eq. 3-7):
 - speech: mel_l1 + linear_l1 (mean over valid frames and bins) + stop_bce (stop token, Tacotron);
 - text_ce_image, text_ce_speech: per-token cross-entropy of D^txt(u^img_A), D^txt(u^spch_B),
   teacher-forced, targets ending in <eos>;
-- adv_ce: C's 3-way cross-entropy on z of every item (image, text of A and B, speech) through the
-  gradient-reversal layer: C learns to tell the modalities apart, T receives -grl_alpha times
-  that gradient and so learns to make them indistinguishable (Eq. 1; GRL as in the paper).
+- adv_ce: C's 3-way cross-entropy on z of every item (image, text of A and B, speech), L_C of
+  Eq. 1: C learns to tell the modalities apart. The gradient-reversal layer hands T (and the
+  encoders) -grl_alpha times that gradient for the image and speech latents only; the text
+  latents reach C detached. Eq. 1's L_T, which the GRL stands in for, has only image and speech
+  terms ("T tries to fool C into believing that all z^j are from the text modality"): text is the
+  anchor of the shared space, and a reversed gradient on it would push the text latents away
+  from looking like text, i.e. away from the space the others are dragged into.
 
 Choices where the paper is silent or inconsistent (all in `MIBConfig`):
 - Eq. 4-5 sum the L1 over an instance; here it is averaged over pixels / frames x bins (as
@@ -44,10 +48,21 @@ Choices where the paper is silent or inconsistent (all in `MIBConfig`):
 - The text encoder's CBHG returns 2 x 128 dims (Tacotron's bidirectional GRU of 128), averaged over
   the valid characters.
 - Ablation "without T" maps e (512) to z (d_k) with one linear layer: the memory needs a d_k query.
+- The decoder pre-net keeps its dropout when generating (`prenet_dropout_at_inference`), as
+  Tacotron does; generated speech then depends on torch's RNG (decoding seeds it).
+
+Training data (`mib_dataset`, the registry's dataset hook): `--data image=` image features of
+the caption corpus, `speech=` mel and `linear=` linear features of the text-speech corpus, their
+`text` tokenised by `token_type`/`token_list`; batches `mixed` or `alternating`
+(skiptool/data/two_corpora.py). The feature configs of the training data are recorded in
+`speech_features`/`image_features`, so an exp dir says how to make inputs for (skiptool synth)
+and vocode outputs of (skiptool decode) its model. During training, `on_epoch_end` plots the
+attention alignment of a fixed item to exp/<tag>/images/alignment_epochNNN.png.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -63,6 +78,7 @@ from skiptool.nn.grl import GradientReversal
 from skiptool.nn.memory import FCFusion, MemoryFusion, fc_fusion_hidden_size
 from skiptool.nn.prenet import Prenet
 from skiptool.utils.errors import SkiptoolError
+from skiptool.utils.fileio import atomic_write
 
 MODALITIES = ("image", "text", "speech")  # also the classifier's class ids 0, 1, 2
 Fusion = Literal["memory", "fc", "none"]
@@ -73,7 +89,12 @@ class MIBConfig:
     """Hyper-parameters of MIB; defaults are paper 000's (appendix 6) unless noted. The optimiser
     (Adam, lr 0.002, batch 8, 100 epochs) belongs to the trainer's `train:` section."""
 
-    # data
+    # data: tokenizer, batching, and the feature configs of the training data (see mib_dataset)
+    token_type: Literal["char", "bpe"] = "char"  # char: the paper's 66-symbol table; bpe: sentencepiece pieces
+    token_list: str = ""  # token-list dir of `skiptool token list`; needed for bpe, optional for char
+    batching: Literal["mixed", "alternating"] = "mixed"  # half of each corpus per batch, or one corpus per batch
+    speech_features: dict = field(default_factory=dict)  # conf of --data speech; {}: recorded when training
+    image_features: dict = field(default_factory=dict)  # conf of --data image; {}: recorded when training
     vocab_size: int = 66  # symbols of the tokenizer (the paper's 66-character table)
     pad_id: int = 0
     eos_id: int = 1
@@ -132,6 +153,7 @@ class MIBConfig:
     postnet_projection_dim: int = 256  # first projection; the second is mel_dim
     postnet_highways: int = 4
     max_decoder_steps: int = 200  # generation limit, steps of r frames
+    prenet_dropout_at_inference: bool = True  # Tacotron keeps the decoder pre-net's dropout on when generating
     stop_threshold: float = 0.5
     stop_weight: float = 1.0  # weight of the stop-token BCE within the speech loss
 
@@ -158,6 +180,12 @@ class MIBConfig:
             raise ValueError(f"image_size {self.image_size} is not divisible by 2^{len(self.image_encoder_channels)}")
         if self.latent_dim % self.memory_heads:
             raise ValueError(f"latent_dim {self.latent_dim} is not divisible by memory_heads {self.memory_heads}")
+        if self.token_type not in ("char", "bpe"):
+            raise ValueError(f"token_type must be char or bpe, got {self.token_type!r}")
+        if self.token_type == "bpe" and not self.token_list:
+            raise ValueError("token_type bpe needs token_list: the dir written by `skiptool token list --token-type bpe`")
+        if self.batching not in ("mixed", "alternating"):
+            raise ValueError(f"batching must be mixed or alternating, got {self.batching!r}")
         if self.fusion not in ("memory", "fc", "none"):
             raise ValueError(f"fusion must be memory, fc or none, got {self.fusion!r}")
         for name in ("text_prenet_dropout", "text_decoder_dropout", "decoder_prenet_dropout", "decoder_dropout"):
@@ -399,12 +427,16 @@ class MIB(nn.Module):
             cfg.decoder_dropout)
         self.postnet = PostNet(cfg)
         self.last_alignment: Tensor | None = None  # (steps, slots) of the first B item of the last forward
+        self._probe: tuple[Tensor, Tensor] | None = None  # (tokens, mel) of the first B item trained on
 
     # ------------------------------------------------------------------ training objective
 
     def forward(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Eq. 7 on a batch from corpus A, corpus B or both (module doc: the batch contract)."""
         has_a, has_b = self._check_batch(batch)
+        if self.training and has_b and self._probe is None:
+            self._probe = (batch["speech_text"][0, : int(batch["speech_text_lengths"][0])].detach().cpu().clone(),
+                           batch["speech"][0, : int(batch["speech_lengths"][0])].detach().cpu().clone())
         # One encoder call per modality; both corpora's texts go through the text encoder together.
         texts = [(batch[f"{p}_text"], batch[f"{p}_text_lengths"]) for p, has in (("image", has_a), ("speech", has_b))
                  if has]
@@ -436,7 +468,10 @@ class MIB(nn.Module):
         if self.classifier is not None:
             targets = torch.cat([torch.full((n,), MODALITIES.index(m), dtype=torch.long, device=z.device)
                                  for n, m in zip(sizes, e)])
-            logits = self.classifier(z)
+            # C learns from every z; only image and speech z pass its reversed gradient back to T
+            # (module doc: the text latent is the anchor of Eq. 1, not pushed away from "text").
+            seen = torch.cat([part.detach() if m == "text" else part for m, part in zip(e, z.split(sizes))])
+            logits = self.classifier(seen)
             terms["adv_ce"] = F.cross_entropy(logits, targets)
             stats["adv_acc"] = (logits.argmax(-1) == targets).float().mean().item()
             loss = recon + self.cfg.classifier_weight * terms["adv_ce"]
@@ -535,12 +570,42 @@ class MIB(nn.Module):
         return (self.image_decoder(u) + 1) / 2
 
     @torch.no_grad()
-    def decode_speech(self, u: Tensor, max_steps: int | None = None) -> SpeechOutput:
-        """Mel and linear frames, zeroed after each item's stop, with lengths and alignments."""
-        out = self.speech_decoder.infer(u, max_steps or self.cfg.max_decoder_steps, self.cfg.stop_threshold)
+    def decode_speech(self, u: Tensor, max_steps: int | None = None, fixed_steps: int | None = None) -> SpeechOutput:
+        """Mel and linear frames, zeroed after each item's stop, with lengths and alignments.
+        `fixed_steps` ignores the stop token and decodes exactly that many steps (for timing).
+        The pre-net keeps its dropout unless `prenet_dropout_at_inference` is off (Tacotron keeps
+        it: without it the decoder sees inputs unlike those it was trained on and tends to stall
+        or repeat); seed torch's RNG for repeatable output."""
+        prenet = self.speech_decoder.prenet
+        prenet.train(self.training or self.cfg.prenet_dropout_at_inference)
+        try:
+            steps = fixed_steps or max_steps or self.cfg.max_decoder_steps
+            threshold = 1.0 if fixed_steps else self.cfg.stop_threshold  # a sigmoid never exceeds 1: no stop
+            out = self.speech_decoder.infer(u, steps, threshold)
+        finally:
+            prenet.train(self.training)
         mask = length_mask(out.lengths, out.mel.size(1)).unsqueeze(-1).to(out.mel)
         mel = out.mel * mask
         return SpeechOutput(mel, self.postnet(mel, out.lengths) * mask, out.lengths, out.alignments)
+
+    def on_epoch_end(self, exp_dir: str | Path, epoch: int) -> Path | None:
+        """Trainer hook: exp_dir/images/alignment_epochNNN.png, the speech decoder's attention on one
+        fixed item (the first text-speech item this process trained on), teacher-forced in eval
+        mode. Touches no random state, so a resumed run stays identical."""
+        if self._probe is None:
+            return None
+        tokens, mel = self._probe
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                u = self.embed("text", tokens[None].to(device), torch.tensor([len(tokens)], device=device))
+                alignment = self.speech_decoder(u, mel[None].to(device)).alignments[0].cpu()
+        finally:
+            self.train(was_training)
+        name = f"alignment_epoch{epoch:03d}"
+        return plot_alignment(alignment, Path(exp_dir) / "images" / f"{name}.png", title=f"{name} (teacher-forced)")
 
     @torch.no_grad()
     def generate(self, source: str, target: str, x: Tensor, lengths: Tensor | None = None) -> Any:
@@ -603,19 +668,20 @@ def collate_mib(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str
         batch["linear"] = pad([it["linear"] for it in speech_part])[0]
         batch["speech_text"], batch["speech_text_lengths"] = pad(tokens(speech_part, "speech_text"), pad_id,
                                                                  torch.long)
+    batch["num_items"] = len(image_part) + len(speech_part)  # the trainer's items/s (not a tensor)
     return batch
 
 
 def plot_alignment(alignment: Tensor, path: str | Path, title: str = "") -> Path:
-    """Save an attention alignment (decoder steps, slots) as a PNG (for exp/<tag>/images/)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Save an attention alignment (decoder steps, slots) as a PNG (for exp/<tag>/images/), written
+    atomically. A bare Figure on the Agg canvas: pyplot's global backend is left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     image = ax.imshow(torch.as_tensor(alignment).float().numpy().T, aspect="auto", origin="lower",
                       interpolation="none")
     fig.colorbar(image, ax=ax)
@@ -624,8 +690,8 @@ def plot_alignment(alignment: Tensor, path: str | Path, title: str = "") -> Path
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png")
     return path
 
 
@@ -640,3 +706,98 @@ def save_alignment_plot(model: MIB, exp_dir: str | Path, name: str) -> Path | No
 def build_mib(cfg: MIBConfig) -> MIB:
     """Registry builder (`ModelEntry.build`)."""
     return MIB(cfg)
+
+
+# ------------------------------------------------------------------------ data (registry hook)
+
+DATA_NAMES = ("image", "speech", "linear")  # what `--data NAME=DIR` gives MIB
+
+
+def mib_tokenizer(cfg: MIBConfig, search_dirs: Sequence[str | Path] = ()):
+    """The tokenizer `cfg` names (token_type, token_list), checked against vocab_size and the
+    special ids. A relative token_list is looked up in the current dir, then in `search_dirs`
+    (e.g. an exp dir and its parents, so a model decodes from elsewhere than its recipe dir)."""
+    from skiptool.text.tokenizer import CharTokenizer, load_tokenizer
+
+    where = "the built-in 66-symbol table"
+    if cfg.token_list:
+        token_dir = Path(cfg.token_list)
+        if not token_dir.is_absolute() and not token_dir.is_dir():
+            found = [Path(d) / token_dir for d in search_dirs if (Path(d) / token_dir).is_dir()]
+            if not found:
+                raise SkiptoolError(f"model_conf.token_list: {token_dir} not found (here or beside the exp dir); "
+                                    f"run from the dir the model was trained in, or give the path")
+            token_dir = found[0]
+        tokenizer = load_tokenizer(token_dir)
+        where = str(token_dir)
+        if tokenizer.token_type != cfg.token_type:
+            raise SkiptoolError(f"model_conf.token_type is {cfg.token_type} but {token_dir} is a "
+                                f"{tokenizer.token_type} token list; make them agree")
+    else:
+        tokenizer = CharTokenizer()
+    if len(tokenizer) != cfg.vocab_size:
+        raise SkiptoolError(f"model_conf.vocab_size is {cfg.vocab_size} but the {cfg.token_type} tokenizer ({where}) "
+                            f"has {len(tokenizer)} tokens; set model_conf.vocab_size={len(tokenizer)}")
+    if (cfg.pad_id, cfg.eos_id, cfg.sos_id) != (0, 1, 2):  # every skiptool token list starts <pad> <eos> <sos>
+        raise SkiptoolError(f"model_conf pad_id/eos_id/sos_id are {cfg.pad_id}/{cfg.eos_id}/{cfg.sos_id}; "
+                            f"skiptool's token lists use 0/1/2")
+    return tokenizer
+
+
+def recorded_features(recorded: dict, conf: Mapping[str, Any], fields: Sequence[str], where: Path, name: str) -> dict:
+    """The feature config to keep in model_conf.<name> (speech_features or image_features): the
+    dir's own when nothing is recorded yet (training data), so config.yaml says how to make inputs
+    for and vocode outputs of the model; else the recorded one, and a dir made with other
+    settings is a user error."""
+    found = {k: conf[k] for k in fields if k in conf}
+    if not recorded:
+        return found
+    for key in sorted(set(found) | set(recorded)):
+        if found.get(key) != recorded.get(key):
+            raise SkiptoolError(f"{where}/conf.yaml: {key} is {found.get(key)!r} but the model's features have "
+                                f"{recorded.get(key)!r} (model_conf.{name}); make the features with the same config")
+    return recorded
+
+
+def mib_dataset(cfg: MIBConfig, data_dirs: Mapping[str, Path], train: bool, seed: int):
+    """Registry dataset (`ModelEntry.dataset`): `--data image=` an image feature dir of the
+    caption corpus, `speech=` a mel and `linear=` a linear feature dir of the text-speech corpus
+    (same keys), transcripts from the `text` copied into them, tokenised as the config says;
+    batches mixed or alternating (`batching`). The feature configs of the first call (training
+    data) are recorded in the config, and every later dir (dev data) is checked against them."""
+    from skiptool.audio.tacotron import TacotronSpecConfig
+    from skiptool.audio.transforms import TacotronFeatsConfig
+    from skiptool.data.datasets import data_dir
+    from skiptool.data.image import ImageFeatsConfig
+    from skiptool.data.two_corpora import CaptionDataset, SpokenTextDataset, TwoCorpora
+
+    flag = "--data" if train else "--dev-data"
+    unknown = sorted(set(data_dirs) - set(DATA_NAMES))
+    if unknown:
+        raise SkiptoolError(f"{flag} {unknown[0]}=...: model 'mib' reads {', '.join(n + '=DIR' for n in DATA_NAMES)}")
+    dirs = {name: data_dir(data_dirs, name, train, "mib") for name in DATA_NAMES}
+    encode = mib_tokenizer(cfg).encode
+    captions = CaptionDataset(dirs["image"], encode)
+    speech = SpokenTextDataset(dirs["speech"], dirs["linear"], encode)
+    expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
+    if captions.shape != expected:
+        raise SkiptoolError(f"{dirs['image']}: images are {captions.shape} (C, H, W) but the model takes {expected}; "
+                            f"set model_conf.image_size/image_channels or redo the image features")
+    for name, dim, want in (("speech", speech.mel_dim, cfg.mel_dim), ("linear", speech.linear_dim, cfg.linear_dim)):
+        if dim != want:
+            raise SkiptoolError(f"{dirs[name]}: features have {dim} bins but model_conf.{'mel' if name == 'speech' else name}"
+                                f"_dim is {want}; set it to {dim}")
+    spec_fields = [f.name for f in dataclasses.fields(TacotronSpecConfig)]
+    mel_spec = {k: speech.mel_conf.get(k) for k in spec_fields}
+    linear_spec = {k: speech.linear_conf.get(k) for k in spec_fields}
+    if mel_spec != linear_spec:
+        key = next(k for k in spec_fields if mel_spec[k] != linear_spec[k])
+        raise SkiptoolError(f"{dirs['linear']}/conf.yaml: {key} is {linear_spec[key]!r} but {mel_spec[key]!r} in "
+                            f"{dirs['speech']}; make mel and linear features with one config")
+    cfg.speech_features = recorded_features(cfg.speech_features, speech.mel_conf,
+                                            [f.name for f in dataclasses.fields(TacotronFeatsConfig)], dirs["speech"],
+                                            "speech_features")
+    cfg.image_features = recorded_features(cfg.image_features, captions.conf,
+                                           [f.name for f in dataclasses.fields(ImageFeatsConfig)], dirs["image"],
+                                           "image_features")
+    return TwoCorpora(captions, speech, cfg.batching)

@@ -173,6 +173,10 @@ def move_to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, 
 
 
 def _batch_size(batch: Mapping[str, Any]) -> int:
+    """Items in the batch: its `num_items` entry when the collate gives one (a batch mixing two
+    corpora, whose tensors each hold only part of it), else the first tensor's length."""
+    if "num_items" in batch:
+        return int(batch["num_items"])
     for value in batch.values():
         if isinstance(value, Tensor) and value.dim() > 0:
             return int(value.size(0))
@@ -214,6 +218,15 @@ class Trainer:
     # -- data
 
     def _loader(self, dataset: Dataset, train: bool) -> tuple[DataLoader, DistributedSampler]:
+        if hasattr(dataset, "batch_sampler"):
+            # A dataset that composes its own batches (e.g. skiptool.data.two_corpora: mixed or
+            # alternating corpora) returns a sampler of this rank's share of each global batch,
+            # with set_epoch like DistributedSampler's.
+            batches = dataset.batch_sampler(self.cfg.batch_size, shuffle=train, seed=self.cfg.seed,
+                                            rank=self.ctx.rank, world_size=self.ctx.world_size,
+                                            drop_last=train and self.cfg.drop_last)
+            return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate,
+                              num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda"), batches
         # DistributedSampler with one replica too: epoch e's order is randperm seeded by seed + e.
         # With several processes, a dev set not divisible by their number has its first items
         # repeated to fill the last batches (torch's rule); its stats then count them twice.
@@ -285,6 +298,10 @@ class Trainer:
             record = EpochRecord(epoch, train_stats, dev_stats, seconds, items / max(seconds, 1e-9))
             is_best = self._update_best(record)
             self.history.append(record)
+            if self.ctx.is_main and hasattr(self.model, "on_epoch_end"):
+                # model-specific pictures (e.g. MIB's attention alignments) into exp_dir/images; the
+                # hook must leave the random state alone (a resumed run stays bit-identical)
+                self.model.on_epoch_end(self.exp_dir, epoch)
             state = self._state(epoch)  # every rank: it gathers their RNG states
             if self.ctx.is_main:
                 ckpt.save_checkpoint(self.exp_dir, epoch, state, is_best=is_best, keep_last_n=cfg.keep_last_n)

@@ -249,4 +249,65 @@ def test_collate_pair_items_make_a_mixed_batch():
               "speech_text": b["text"]} for a, b in zip(image_text, text_speech)]
     batch, reference = collate_mib(pairs), collate_mib(items())
     assert batch.keys() == reference.keys()
-    assert all(torch.equal(batch[k], reference[k]) for k in batch)
+    assert batch["num_items"] == reference["num_items"] == 4  # 2 images + 2 utterances: the trainer's count
+    assert all(torch.equal(batch[k], reference[k]) for k in batch if k != "num_items")
+
+
+# ------------------------------------------------------- adversarial targets, hooks, inference
+
+
+def test_only_image_and_speech_latents_get_the_classifier_gradient():
+    """C trains on every z, but the text latents reach it detached: Eq. 1's L_T has no text term."""
+    model = tiny()
+    captured = {}
+
+    def keep_z(module, inputs, z):
+        z.retain_grad()
+        captured["z"] = z
+
+    model.transformer.register_forward_hook(keep_z)
+    model.classifier.register_forward_hook(lambda module, inputs, logits: captured.update(logits=logits))
+    model(collate_mib(items()))
+    # z rows: image (2), text of A and B (4), speech (2)
+    targets = torch.tensor([0, 0, 1, 1, 1, 1, 2, 2])
+    torch.nn.functional.cross_entropy(captured["logits"], targets).backward()
+    grad = captured["z"].grad
+    assert grad[2:6].abs().sum() == 0
+    assert grad[:2].abs().sum() > 0 and grad[6:].abs().sum() > 0
+    assert model.classifier[1].weight.grad.abs().sum() > 0  # C itself learns from all rows
+
+
+def test_epoch_hook_plots_a_fixed_item_without_touching_random_state(tmp_path):
+    model = tiny()
+    assert model.on_epoch_end(tmp_path, 1) is None  # nothing trained on yet
+    batch = collate_mib(items())
+    model(batch)
+    model(collate_mib(items(seed=5)))  # the probe stays the first item
+    state = torch.get_rng_state()
+    first = model.on_epoch_end(tmp_path, 1)
+    assert torch.equal(state, torch.get_rng_state()) and model.training
+    assert first == tmp_path / "images" / "alignment_epoch001.png" and first.read_bytes()[:4] == b"\x89PNG"
+    assert model._probe[1].shape == (9, MEL)
+
+
+def test_plot_alignment_leaves_the_pyplot_backend_alone(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    plot_alignment(torch.rand(4, 5), tmp_path / "a.png")
+    assert matplotlib.get_backend() == before
+
+
+def test_prenet_dropout_at_inference_and_fixed_steps():
+    model = tiny().eval()
+    u = model.embed("image", torch.rand(2, 3, S, S))
+
+    def mel(seed: int, m: MIB = model) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return m.decode_speech(u, fixed_steps=4).mel
+
+    assert mel(0).shape == (2, 8, MEL) and torch.equal(mel(0), mel(0))
+    assert not torch.equal(mel(0), mel(1))  # Tacotron: the pre-net's dropout stays on
+    assert not model.speech_decoder.prenet.training  # and is switched back afterwards
+    model.cfg.prenet_dropout_at_inference = False
+    assert torch.equal(mel(0), mel(1))

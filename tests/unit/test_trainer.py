@@ -242,3 +242,10 @@ def test_train_experiment_and_load_trained_model(image_dir, tmp_path):
     with pytest.raises(SkiptoolError, match=r"--data speech=DIR: missing"):
         other = load_experiment_config(write_config(tmp_path / "s.yaml", "speech_classifier", {}))
         train_experiment(other, {"image": image_dir}, None, tmp_path / "exp2", device="cpu", quiet=True)
+
+
+def test_batch_size_counts_num_items_of_a_mixed_batch():
+    from skiptool.train.trainer import _batch_size
+
+    assert _batch_size({"image": torch.zeros(3, 1), "speech": torch.zeros(5, 2)}) == 3  # first tensor
+    assert _batch_size({"image": torch.zeros(3, 1), "speech": torch.zeros(5, 2), "num_items": 8}) == 8

@@ -1,8 +1,9 @@
 """Speech recognisers used for scoring audio hypotheses (`skiptool score --hyp-wav`).
 
 A recogniser turns {key: wav path} into {key: transcript}. `RECOGNIZERS` maps a name to a
-factory called as `RECOGNIZERS[name](lm_text=PATH_OR_NONE)`; recipes register trained
-recognisers here beside `pocketsphinx` (plain dict, DESIGN.md: no dynamic imports).
+factory called as `RECOGNIZERS[name](lm_text=PATH_OR_NONE)`, plus `asr_exp=EXP_DIR` for the
+trained ones in TRAINED (`ctc`: the recipes' CTC model, skiptool/models/ctc_asr.py, loaded from
+its exp dir); `pocketsphinx` ships its model (plain dict, DESIGN.md: no dynamic imports).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable, Mapping, Protocol
 
 from skiptool.audio.io import check_wav_entry
 from skiptool.data.datadir import read_table_lines
+from skiptool.metrics.recognizers.ctc import ctc_recognizer
 from skiptool.metrics.recognizers.pocketsphinx import PocketSphinxRecognizer
 from skiptool.utils.errors import SkiptoolError
 
@@ -25,13 +27,20 @@ class Recognizer(Protocol):
 
 RECOGNIZERS: dict[str, Callable[..., Recognizer]] = {
     "pocketsphinx": PocketSphinxRecognizer,
+    "ctc": ctc_recognizer,
 }
+TRAINED = {"ctc"}  # recognisers loaded from an exp dir (--asr-exp); they also take asr_exp=
 
 
-def make_recognizer(name: str, lm_text: str | os.PathLike | None = None) -> Recognizer:
+def make_recognizer(name: str, lm_text: str | os.PathLike | None = None,
+                    asr_exp: str | os.PathLike | None = None) -> Recognizer:
     if name not in RECOGNIZERS:
         raise SkiptoolError(f"unknown recognizer '{name}'; choose one of: {', '.join(sorted(RECOGNIZERS))}")
-    return RECOGNIZERS[name](lm_text=lm_text)
+    if asr_exp and name not in TRAINED:
+        raise SkiptoolError(f"--asr-exp is for a trained recognizer ({', '.join(sorted(TRAINED))}); "
+                            f"{name} uses its own model")
+    options = {"asr_exp": asr_exp} if name in TRAINED else {}
+    return RECOGNIZERS[name](lm_text=lm_text, **options)
 
 
 def read_wav_scp(path: str | os.PathLike) -> dict[str, Path]:

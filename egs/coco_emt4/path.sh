@@ -1,0 +1,2 @@
+# Environment for this recipe: skiptool on PATH (add your own settings below).
+. ../utils/path.sh
