@@ -44,8 +44,10 @@ def main() -> int:
     parser.add_argument("--stages", default="1-6", help="first-last stage")
     parser.add_argument("--budget-min", type=float, default=20.0, help="target for the whole run (minutes)")
     parser.add_argument("--mem-gib", type=float, default=4.0, help="target for any stage's peak memory")
-    parser.add_argument("run_args", nargs="*", help="options passed to run.sh (after --)")
-    opts = parser.parse_args()
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)  # run.sh's options go after --, anywhere
+    opts = parser.parse_args(argv[:split])
+    opts.run_args = argv[split + 1:]
     first, last = (int(x) for x in opts.stages.split("-"))
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {os.cpu_count()} CPU cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
