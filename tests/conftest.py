@@ -1,4 +1,5 @@
-"""Shared test helpers: run the CLI in-process, locate ../shared/data (skip when absent)."""
+"""Shared test helpers: run the CLI in-process, run torch on one thread, locate ../shared/data (skip
+when absent)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ def run_cli(*args: str) -> CliResult:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    tiny models run fastest so, and a busy shared machine makes OpenMP spin-waits of such small
+    ops very slow."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def assert_user_error(result: CliResult, *needles: str) -> None:

@@ -40,16 +40,24 @@ The only difference is that train.grad_clip, if set, clips the norm of both toge
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from skiptool.models.mib import ImageDecoder, ImageEncoder, PostNet, SpeechEncoder, SpeechOutput, length_mask
+from skiptool.models.mib import (
+    ImageDecoder,
+    ImageEncoder,
+    PostNet,
+    SpeechEncoder,
+    SpeechOutput,
+    SpeechToImageFields,
+    length_mask,
+)
 from skiptool.models.piecewise import (
     alignment_plot,
     as_mib_config,
@@ -68,41 +76,12 @@ CRITIC_TERMS = ("d_speech", "d_image")
 
 
 @dataclass
-class CycleGANConfig:
-    """MIBConfig's fields of the modules used here, with MIB's names and defaults (paper 000's),
-    then CycleGAN's own."""
+class CycleGANConfig(SpeechToImageFields):
+    """MIBConfig's fields of the modules used here (mib.py's SpeechToImageFields: image and speech
+    encoders and decoders, post-net, data; text is read with the built-in character table and
+    unused), with MIB's names and defaults (paper 000's), then CycleGAN's own. `latent_dim` is
+    the FC output between an encoder and a decoder."""
 
-    # data, as MIB's (see mib_dataset; text is read with the built-in character table and unused)
-    batching: Literal["mixed", "alternating"] = "mixed"
-    speech_features: dict = field(default_factory=dict)
-    image_features: dict = field(default_factory=dict)
-    image_size: int = 128
-    image_channels: int = 3
-    mel_dim: int = 80
-    linear_dim: int = 1025
-    embed_dim: int = 512
-    image_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
-    speech_encoder_channels: list[int] = field(default_factory=lambda: [32, 64])
-    speech_encoder_gru_dim: int = 256
-    latent_dim: int = 256  # the FC output between an encoder and a decoder
-    image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
-    reduction_factor: int = 5
-    speech_decoder_slots: int = 32
-    speech_decoder_slot_dim: int = 128
-    decoder_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
-    decoder_prenet_dropout: float = 0.5
-    attention_rnn_dim: int = 256
-    attention_dim: int = 128
-    location_filters: int = 32
-    location_kernel: int = 31
-    decoder_rnn_dim: int = 256
-    decoder_rnn_layers: int = 2
-    decoder_dropout: float = 0.3
-    postnet_cbhg_bank_size: int = 8
-    postnet_cbhg_channels: int = 128
-    postnet_projection_dim: int = 256
-    postnet_highways: int = 4
-    prenet_dropout_at_inference: bool = True
     # CycleGAN
     num_frames: int = 0  # mel frames G makes per image, a multiple of reduction_factor; 0: set by the training data
     cycle_weight: float = 10.0  # lambda of the cycle-consistency L1 (CycleGAN's 10)

@@ -85,20 +85,15 @@ Fusion = Literal["memory", "fc", "none"]
 
 
 @dataclass
-class MIBConfig:
-    """Hyper-parameters of MIB; defaults are paper 000's (appendix 6) unless noted. The optimiser
-    (Adam, lr 0.002, batch 8, 100 epochs) belongs to the trainer's `train:` section."""
+class ImageToSpeechFields:
+    """MIBConfig's fields that every model built from MIB's modules takes (MIB and the baselines of
+    piecewise.py and cyclegan.py): data, image encoder, speech decoder and post-net. Defaults are
+    paper 000's (appendix 6) unless noted; MIB's checks are in MIBConfig.__post_init__."""
 
-    # data: tokenizer, batching, and the feature configs of the training data (see mib_dataset)
-    token_type: Literal["char", "bpe"] = "char"  # char: the paper's 66-symbol table; bpe: sentencepiece pieces
-    token_list: str = ""  # token-list dir of `skiptool token list`; needed for bpe, optional for char
+    # data: batching and the feature configs of the training data (see mib_dataset)
     batching: Literal["mixed", "alternating"] = "mixed"  # half of each corpus per batch, or one corpus per batch
     speech_features: dict = field(default_factory=dict)  # conf of --data speech; {}: recorded when training
     image_features: dict = field(default_factory=dict)  # conf of --data image; {}: recorded when training
-    vocab_size: int = 66  # symbols of the tokenizer (the paper's 66-character table)
-    pad_id: int = 0
-    eos_id: int = 1
-    sos_id: int = 2
     image_size: int = 128  # square images; divisible by 16 (four stride-2 layers)
     image_channels: int = 3
     mel_dim: int = 80
@@ -106,35 +101,7 @@ class MIBConfig:
     embed_dim: int = 512  # e^j, output of every encoder
     # image encoder: Conv2D(c, 4, 2) -> BN -> ReLU per entry, then global max-pool
     image_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
-    # text encoder: lookup -> FC+ReLU+dropout per prenet entry -> CBHG -> avg-pool -> FC(512) -> tanh
-    text_embed_dim: int = 128
-    text_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
-    text_prenet_dropout: float = 0.5
-    encoder_cbhg_bank_size: int = 16  # K
-    encoder_cbhg_channels: int = 128  # bank channels, highway size and GRU cells per direction
-    encoder_cbhg_highways: int = 4
-    # speech encoder: Conv2D(c, 3, 2) -> BN -> ReLU per entry -> GRU -> FC(512) -> tanh
-    speech_encoder_channels: list[int] = field(default_factory=lambda: [32, 64])
-    speech_encoder_gru_dim: int = 256
-    # multimodal information bottleneck
-    latent_dim: int = 256  # z^j and u^j; = d_k, the size of each memory vector
-    memory_slots: int = 128  # n_k
-    memory_heads: int = 4
-    fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
-    use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
-    use_adversarial: bool = True  # False: the "without L_adv" ablation (no classifier C)
-    classifier_hidden_dim: int = 256
-    grl_alpha: float = 0.1  # Eq. 7's alpha, the gradient-reversal coefficient
-    classifier_weight: float = 1.0  # weight of C's cross-entropy in the total loss
-    # image decoder: FC -> reshape (channels[0], S/16, S/16) -> ConvT(c, 4, 2)+BN+ReLU ... -> ConvT(C) -> tanh
-    image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
-    # text decoder: two-layer LSTM initialised from u
-    text_decoder_embed_dim: int = 128
-    text_decoder_dim: int = 128
-    text_decoder_layers: int = 2
-    text_decoder_dropout: float = 0.3
-    text_decoder_feed_u: bool = False  # also feed u at every step (not in the paper: it only initialises)
-    max_text_length: int = 200  # greedy decoding limit, tokens
+    latent_dim: int = 256  # the decoders' input: MIB's z^j and u^j (= d_k, the size of each memory vector)
     # speech decoder (Tacotron) and CBHG post-net
     reduction_factor: int = 5  # r, mel frames per decoder step
     speech_decoder_slots: int = 32  # attention slots made from u
@@ -152,10 +119,66 @@ class MIBConfig:
     postnet_cbhg_channels: int = 128
     postnet_projection_dim: int = 256  # first projection; the second is mel_dim
     postnet_highways: int = 4
-    max_decoder_steps: int = 200  # generation limit, steps of r frames
     prenet_dropout_at_inference: bool = True  # Tacotron keeps the decoder pre-net's dropout on when generating
+
+
+@dataclass
+class TextFields(ImageToSpeechFields):
+    """The text modality's fields (MIB and the piecewise baseline): tokenizer, text encoder and
+    decoder, and the speech decoder's stop token, which text-speech pairs train."""
+
+    token_type: Literal["char", "bpe"] = "char"  # char: the paper's 66-symbol table; bpe: sentencepiece pieces
+    token_list: str = ""  # token-list dir of `skiptool token list`; needed for bpe, optional for char
+    vocab_size: int = 66  # symbols of the tokenizer (the paper's 66-character table)
+    pad_id: int = 0
+    eos_id: int = 1
+    sos_id: int = 2
+    # text encoder: lookup -> FC+ReLU+dropout per prenet entry -> CBHG -> avg-pool -> FC(512) -> tanh
+    text_embed_dim: int = 128
+    text_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
+    text_prenet_dropout: float = 0.5
+    encoder_cbhg_bank_size: int = 16  # K
+    encoder_cbhg_channels: int = 128  # bank channels, highway size and GRU cells per direction
+    encoder_cbhg_highways: int = 4
+    # text decoder: two-layer LSTM initialised from u
+    text_decoder_embed_dim: int = 128
+    text_decoder_dim: int = 128
+    text_decoder_layers: int = 2
+    text_decoder_dropout: float = 0.3
+    text_decoder_feed_u: bool = False  # also feed u at every step (not in the paper: it only initialises)
+    max_text_length: int = 200  # greedy decoding limit, tokens
+    # speech decoder's stop token
+    max_decoder_steps: int = 200  # generation limit, steps of r frames
     stop_threshold: float = 0.5
     stop_weight: float = 1.0  # weight of the stop-token BCE within the speech loss
+
+
+@dataclass
+class SpeechToImageFields(ImageToSpeechFields):
+    """The speech -> image modules' fields (MIB and the CycleGAN baseline)."""
+
+    # speech encoder: Conv2D(c, 3, 2) -> BN -> ReLU per entry -> GRU -> FC(512) -> tanh
+    speech_encoder_channels: list[int] = field(default_factory=lambda: [32, 64])
+    speech_encoder_gru_dim: int = 256
+    # image decoder: FC -> reshape (channels[0], S/16, S/16) -> ConvT(c, 4, 2)+BN+ReLU ... -> ConvT(C) -> tanh
+    image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
+
+
+@dataclass
+class MIBConfig(TextFields, SpeechToImageFields):
+    """Hyper-parameters of MIB: its modules' fields (the classes above, which the baselines share),
+    then the bottleneck's. Defaults are paper 000's (appendix 6) unless noted. The optimiser (Adam,
+    lr 0.002, batch 8, 100 epochs) belongs to the trainer's `train:` section."""
+
+    # multimodal information bottleneck
+    memory_slots: int = 128  # n_k
+    memory_heads: int = 4
+    fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
+    use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
+    use_adversarial: bool = True  # False: the "without L_adv" ablation (no classifier C)
+    classifier_hidden_dim: int = 256
+    grl_alpha: float = 0.1  # Eq. 7's alpha, the gradient-reversal coefficient
+    classifier_weight: float = 1.0  # weight of C's cross-entropy in the total loss
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "image_size", "image_channels", "mel_dim", "linear_dim", "embed_dim",

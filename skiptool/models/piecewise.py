@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ from skiptool.models.mib import (
     SpeechOutput,
     TextDecoder,
     TextEncoder,
+    TextFields,
     length_mask,
     mib_dataset,
     plot_alignment,
@@ -44,59 +45,10 @@ from skiptool.utils.errors import SkiptoolError
 
 
 @dataclass
-class PiecewiseConfig:
-    """The MIBConfig fields of the modules the baseline uses, with MIB's names and defaults (the
+class PiecewiseConfig(TextFields):
+    """MIBConfig's fields of the modules the baseline uses (mib.py's TextFields: image and text
+    encoders, text and speech decoders, post-net, data), with MIB's names and defaults (the
     paper's, appendix 6); `latent_dim` is the size of the FC output that conditions the decoders."""
-
-    # data, as MIB's (see mib_dataset): tokenizer, batching, feature configs of the training data
-    token_type: Literal["char", "bpe"] = "char"
-    token_list: str = ""
-    batching: Literal["mixed", "alternating"] = "mixed"
-    speech_features: dict = field(default_factory=dict)
-    image_features: dict = field(default_factory=dict)
-    vocab_size: int = 66
-    pad_id: int = 0
-    eos_id: int = 1
-    sos_id: int = 2
-    image_size: int = 128
-    image_channels: int = 3
-    mel_dim: int = 80
-    linear_dim: int = 1025
-    embed_dim: int = 512
-    image_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
-    text_embed_dim: int = 128
-    text_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
-    text_prenet_dropout: float = 0.5
-    encoder_cbhg_bank_size: int = 16
-    encoder_cbhg_channels: int = 128
-    encoder_cbhg_highways: int = 4
-    latent_dim: int = 256
-    text_decoder_embed_dim: int = 128
-    text_decoder_dim: int = 128
-    text_decoder_layers: int = 2
-    text_decoder_dropout: float = 0.3
-    text_decoder_feed_u: bool = False
-    max_text_length: int = 200
-    reduction_factor: int = 5
-    speech_decoder_slots: int = 32
-    speech_decoder_slot_dim: int = 128
-    decoder_prenet_sizes: list[int] = field(default_factory=lambda: [256, 128])
-    decoder_prenet_dropout: float = 0.5
-    attention_rnn_dim: int = 256
-    attention_dim: int = 128
-    location_filters: int = 32
-    location_kernel: int = 31
-    decoder_rnn_dim: int = 256
-    decoder_rnn_layers: int = 2
-    decoder_dropout: float = 0.3
-    postnet_cbhg_bank_size: int = 8
-    postnet_cbhg_channels: int = 128
-    postnet_projection_dim: int = 256
-    postnet_highways: int = 4
-    max_decoder_steps: int = 200
-    prenet_dropout_at_inference: bool = True
-    stop_threshold: float = 0.5
-    stop_weight: float = 1.0
 
     def __post_init__(self) -> None:
         as_mib_config(self)  # MIB's checks of the shared fields (ValueError)

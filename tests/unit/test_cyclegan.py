@@ -36,12 +36,7 @@ TINY = dict(image_size=S, image_encoder_channels=[4, 8], image_decoder_channels=
             num_frames=FRAMES)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> CycleGAN:

@@ -26,12 +26,7 @@ CAPTIONS = {"img0": ["a red circle", "one red ring"], "img1": ["a blue square", 
 SENTENCES = {"utt0": "a red box", "utt1": "the green circle", "utt2": "blue", "utt3": "two squares"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_feats(out: Path, mats: dict[str, np.ndarray], conf: dict, text: dict[str, str]) -> Path:

@@ -34,12 +34,7 @@ def model(corpora) -> MIB:
     return MIB(cfg).eval()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_image2text_keys_by_image_and_writes_references(model, corpora, tmp_path):

@@ -31,12 +31,7 @@ ABLATIONS = {"full": {}, "no_memory": {"fusion": "none"}, "fc_memory": {"fusion"
              "no_adversarial": {"use_adversarial": False}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> MIB:

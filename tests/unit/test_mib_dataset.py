@@ -22,12 +22,7 @@ def corpora(tmp_path_factory):
     return write_mib_corpora(tmp_path_factory.mktemp("mib"), images=4, captions=2, utterances=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dirs(corpora) -> dict:

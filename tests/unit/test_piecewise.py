@@ -25,12 +25,7 @@ TINY = dict(vocab_size=V, image_size=S, image_encoder_channels=[4, 8], mel_dim=M
             max_decoder_steps=6, max_text_length=7)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> Piecewise:
