@@ -32,6 +32,12 @@ Losses (`forward` returns loss = L_recon + classifier_weight * L_adv, Eq. 3-7):
   anchor of the shared space, and a reversed gradient on it would push the text latents away
   from looking like text, i.e. away from the space the others are dragged into.
 
+- adv_fool (`adversary: text_target`, the literal Eq. 1): instead of the reversal, C learns
+  from detached z and T minimises L_T = -log C(z)_txt of the image and speech latents through C's
+  weights held fixed, weighted by grl_alpha (Eq. 7's alpha). The reversal only pushes image z away
+  from what C calls "image" (towards "speech" as readily as towards "text"); L_T pulls it to "text",
+  the space the decoders are trained from.
+
 Choices where the paper is silent or inconsistent (all in `MIBConfig`):
 - Eq. 4-5 sum the L1 over an instance; here it is averaged over pixels / frames x bins (as
   Tacotron does), which keeps the three reconstruction terms on comparable scales.
@@ -177,8 +183,9 @@ class MIBConfig(TextFields, SpeechToImageFields):
     use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
     use_adversarial: bool = True  # False: the "without L_adv" ablation (no classifier C)
     classifier_hidden_dim: int = 256
-    grl_alpha: float = 0.1  # Eq. 7's alpha, the gradient-reversal coefficient
+    grl_alpha: float = 0.1  # Eq. 7's alpha: the gradient-reversal coefficient, or L_T's weight (text_target)
     classifier_weight: float = 1.0  # weight of C's cross-entropy in the total loss
+    adversary: Literal["reversal", "text_target"] = "reversal"  # how T plays against C (module doc)
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "image_size", "image_channels", "mel_dim", "linear_dim", "embed_dim",
@@ -196,6 +203,8 @@ class MIBConfig(TextFields, SpeechToImageFields):
                      "image_decoder_channels", "decoder_prenet_sizes"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a non-empty list of positive sizes, got {getattr(self, name)}")
+        if self.adversary not in ("reversal", "text_target"):
+            raise ValueError(f"adversary must be reversal or text_target, got {self.adversary!r}")
         if len(self.image_decoder_channels) != 4 or self.image_size % 16:
             raise ValueError(f"image_decoder_channels takes 4 entries (four stride-2 deconvs) and image_size "
                              f"must be divisible by 16, got {self.image_decoder_channels} and {self.image_size}")
@@ -438,7 +447,9 @@ class MIB(nn.Module):
             self.fusion = NoFusion()
         self.classifier = None
         if cfg.use_adversarial:
-            self.classifier = nn.Sequential(GradientReversal(cfg.grl_alpha),
+            # (index 0 holds no weights: checkpoints of either adversary share their keys)
+            first = GradientReversal(cfg.grl_alpha) if cfg.adversary == "reversal" else nn.Identity()
+            self.classifier = nn.Sequential(first,
                                             nn.Linear(cfg.latent_dim, cfg.classifier_hidden_dim), nn.ReLU(),
                                             nn.Linear(cfg.classifier_hidden_dim, len(MODALITIES)))
         self.image_decoder = ImageDecoder(cfg)
@@ -491,15 +502,31 @@ class MIB(nn.Module):
         if self.classifier is not None:
             targets = torch.cat([torch.full((n,), MODALITIES.index(m), dtype=torch.long, device=z.device)
                                  for n, m in zip(sizes, e)])
-            # C learns from every z; only image and speech z pass its reversed gradient back to T
-            # (module doc: the text latent is the anchor of Eq. 1, not pushed away from "text").
-            seen = torch.cat([part.detach() if m == "text" else part for m, part in zip(e, z.split(sizes))])
+            parts = z.split(sizes)
+            if self.cfg.adversary == "reversal":
+                # C learns from every z; only image and speech z pass its reversed gradient back to
+                # T (module doc: the text latent is the anchor of Eq. 1, not pushed away from "text").
+                seen = torch.cat([part.detach() if m == "text" else part for m, part in zip(e, parts)])
+            else:
+                seen = z.detach()  # L_C trains C only; L_T below trains T only
             logits = self.classifier(seen)
             terms["adv_ce"] = F.cross_entropy(logits, targets)
             stats["adv_acc"] = (logits.argmax(-1) == targets).float().mean().item()
             loss = recon + self.cfg.classifier_weight * terms["adv_ce"]
+            if self.cfg.adversary == "text_target":
+                terms["adv_fool"] = self._fool_loss([part for m, part in zip(e, parts) if m != "text"])
+                loss = loss + self.cfg.grl_alpha * terms["adv_fool"]
         stats = {"loss": loss.item(), "recon": recon.item(), **{k: v.item() for k, v in terms.items()}, **stats}
         return loss, stats
+
+    def _fool_loss(self, latents: list[Tensor]) -> Tensor:
+        """Eq. 1's L_T: -log C(z)_txt of the image and speech latents, through C with its weights
+        held fixed (torch.func.functional_call on detached parameters), so it trains T alone."""
+        z = torch.cat(latents)
+        fixed = {name: p.detach() for name, p in self.classifier.named_parameters()}
+        logits = torch.func.functional_call(self.classifier, fixed, (z,))
+        text = torch.full((z.size(0),), MODALITIES.index("text"), dtype=torch.long, device=z.device)
+        return F.cross_entropy(logits, text)
 
     def _text_loss(self, u: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
         cfg = self.cfg

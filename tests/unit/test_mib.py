@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from skiptool.models.mib import MIB, MIBConfig, build_mib, collate_mib, plot_alignment, save_alignment_plot
+from skiptool.models.mib import MODALITIES, MIB, MIBConfig, build_mib, collate_mib, plot_alignment, save_alignment_plot
 from skiptool.nn.grl import GradientReversal
 from skiptool.nn.memory import FCFusion, MemoryFusion
 from skiptool.utils.config import from_dict
@@ -150,6 +150,32 @@ def test_adversarial_gradient_reaches_the_transformer_reversed():
     z.grad = None
     torch.nn.functional.cross_entropy(model.classifier[1:](z), targets).backward()
     assert torch.allclose(reversed_grad, -0.1 * z.grad, atol=1e-7)
+
+
+def test_text_target_adversary_trains_c_and_t_on_separate_terms():
+    """adversary text_target (Eq. 1 literally): C sees detached latents (no reversal layer), and
+    L_T = -log C(z)_txt moves the latents towards "text" without touching C's weights."""
+    torch.manual_seed(0)
+    model = tiny(adversary="text_target")
+    assert isinstance(model.classifier[0], torch.nn.Identity)
+    _, stats = model(collate_mib(items()))
+    assert {"adv_ce", "adv_fool"} <= stats.keys()
+
+    z = torch.randn(4, 16, requires_grad=True)
+    model.zero_grad(set_to_none=True)
+    model._fool_loss([z]).backward()
+    assert all(p.grad is None for p in model.classifier.parameters())  # C's weights held fixed
+    step = z - 0.5 * z.grad  # a step down L_T makes C call the latents "text" more
+    text = MODALITIES.index("text")
+    with torch.no_grad():
+        before = model.classifier(z).softmax(-1)[:, text].mean()
+        after = model.classifier(step).softmax(-1)[:, text].mean()
+    assert after > before
+
+
+def test_unknown_adversary_is_rejected():
+    with pytest.raises(ValueError, match="adversary"):
+        MIBConfig(adversary="minimax")
 
 
 def test_bad_batches_are_user_errors():
