@@ -173,6 +173,22 @@ def test_text_target_adversary_trains_c_and_t_on_separate_terms():
     assert after > before
 
 
+def test_u_spread_reports_a_collapsed_modality():
+    """u_spread_<modality>: ~0 when every input of a modality gets the same u."""
+    torch.manual_seed(0)
+    model = tiny()
+    batch = collate_mib(items())
+    _, stats = model(batch)
+    assert all(stats[f"u_spread_{m}"] > 1e-4 for m in ("image", "text", "speech"))
+    same_text = {**batch, "image_text": batch["image_text"][:1].expand_as(batch["image_text"]).clone(),
+                 "image_text_lengths": batch["image_text_lengths"][:1].expand(2).clone(),
+                 "speech_text": batch["image_text"][:1].expand_as(batch["image_text"]).clone(),
+                 "speech_text_lengths": batch["image_text_lengths"][:1].expand(2).clone()}
+    model.eval()
+    _, stats = model(same_text)
+    assert stats["u_spread_text"] < 1e-5  # one sentence four times: no spread
+
+
 def test_unknown_adversary_is_rejected():
     with pytest.raises(ValueError, match="adversary"):
         MIBConfig(adversary="minimax")
