@@ -111,7 +111,8 @@ def test_each_ablation_trains_on_a_mixed_batch(name):
     model = tiny(**ABLATIONS[name])
     loss, stats = model(collate_mib(items()))
     assert torch.isfinite(loss)
-    expected = {"loss", "recon", "image_l1", "text_ce_image", "mel_l1", "linear_l1", "stop_bce", "text_ce_speech"}
+    expected = {"loss", "recon", "image_l1", "text_ce_image", "mel_l1", "linear_l1", "stop_bce", "text_ce_speech",
+                "u_spread_image", "u_spread_text", "u_spread_speech"}
     if model.classifier is not None:
         expected |= {"adv_ce", "adv_acc"}
     assert set(stats) == expected
