@@ -80,8 +80,7 @@ def run_task(model: Any, model_name: str, task: str, dirs: dict[str, Path], out_
     image_dir = Path(dirs["image"])
     tokenizer = None
     if model_name == "piecewise":  # load it first: a missing token list fails before any decoding
-        search = [exp_dir, exp_dir.parent, exp_dir.parent.parent] if exp_dir is not None else []
-        tokenizer = mib_tokenizer(as_mib_config(model.cfg), search)
+        tokenizer = mib_tokenizer(as_mib_config(model.cfg), exp_dir)
     if task == "image2speech":
         image_to_speech(model, image_dir, out_dir, device, seed)
     if tokenizer is not None:  # piecewise: its captions (image2text), or the captions it spoke (image2speech)

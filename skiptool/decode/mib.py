@@ -342,8 +342,7 @@ TASK_INPUTS = {"image2text": "image", "speech2text": "speech", "text2speech": "t
 def run_task(model: MIB, task: str, dirs: dict[str, Path], out_dir: Path, device: torch.device, seed: int = 0,
              exp_dir: Path | None = None) -> None:
     """One task of the module doc on the `--data` dirs."""
-    search = [exp_dir, exp_dir.parent, exp_dir.parent.parent] if exp_dir is not None else []
-    tokenizer = mib_tokenizer(model.cfg, search)
+    tokenizer = mib_tokenizer(model.cfg, exp_dir)
     if task == "embed":
         embed(model, dirs, out_dir, device, tokenizer)
         return

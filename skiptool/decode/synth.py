@@ -104,6 +104,8 @@ def collect_inputs(src: str, args: Sequence[str]) -> list[tuple[str, object]]:
     if not args:
         raise SkiptoolError("no input; give files, a directory or (with --from text) the sentence")
     if src == "text":
+        if not " ".join(args).strip():  # before the path checks: Path("") is the current dir
+            raise SkiptoolError("empty text; give the sentence to generate from, e.g. \"a red circle\"")
         if all(Path(a).is_dir() for a in args):  # data dirs: their Kaldi text files, keyed
             from skiptool.data.datadir import read_table
 
@@ -252,7 +254,7 @@ def synthesize(src: str, tgt: str, args: Sequence[str], output: Path | None, mod
     model_dir = resolve_model(model_dir)
     paths = output_paths([name for name, _ in inputs], tgt, output, overwrite)
     model, _ = load_trained_model(model_dir, "best", "cpu")
-    tokenizer = mib_tokenizer(model.cfg, [model_dir, model_dir.parent, model_dir.parent.parent])
+    tokenizer = mib_tokenizer(model.cfg, model_dir)
     result = SynthResult(model_dir)
     torch.manual_seed(seed)
     for start in range(0, len(inputs), batch_size):

@@ -769,17 +769,19 @@ def build_mib(cfg: MIBConfig) -> MIB:
 DATA_NAMES = ("image", "speech", "linear")  # what `--data NAME=DIR` gives MIB
 
 
-def mib_tokenizer(cfg: MIBConfig, search_dirs: Sequence[str | Path] = ()):
+def mib_tokenizer(cfg: MIBConfig, exp_dir: str | Path | None = None):
     """The tokenizer `cfg` names (token_type, token_list), checked against vocab_size and the
-    special ids. A relative token_list is looked up in the current dir, then in `search_dirs`
-    (e.g. an exp dir and its parents, so a model decodes from elsewhere than its recipe dir)."""
+    special ids. A relative token_list (relative to the recipe dir it was trained in) is looked up
+    in the current dir, then in `exp_dir` and each of its parents, so a model decodes from
+    anywhere (e.g. egs/coco_emt4/exp/<setup>/mib from the repository root)."""
     from skiptool.text.tokenizer import CharTokenizer, load_tokenizer
 
     where = "the built-in 66-symbol table"
     if cfg.token_list:
         token_dir = Path(cfg.token_list)
         if not token_dir.is_absolute() and not token_dir.is_dir():
-            found = [Path(d) / token_dir for d in search_dirs if (Path(d) / token_dir).is_dir()]
+            search_dirs = [] if exp_dir is None else [Path(exp_dir).resolve(), *Path(exp_dir).resolve().parents]
+            found = [d / token_dir for d in search_dirs if (d / token_dir).is_dir()]
             if not found:
                 raise SkiptoolError(f"model_conf.token_list: {token_dir} not found (here or beside the exp dir); "
                                     f"run from the dir the model was trained in, or give the path")

@@ -159,8 +159,9 @@ def test_corrupt_and_non_image_files(trained, tmp_path):
 
 
 def test_empty_text(trained, tmp_path):
-    assert_user_error(synth("--from", "text", "--to", "image", "  ", "-o", tmp_path / "o.png",
-                            "--model", trained["exp"]), "empty text")
+    for blank in ("  ", ""):  # "" is also the current dir as a path: still empty text
+        assert_user_error(synth("--from", "text", "--to", "image", blank, "-o", tmp_path / "o.png",
+                                "--model", trained["exp"]), "empty text")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     assert_user_error(synth("--from", "text", "--to", "image", empty, "-o", tmp_path / "o.png",

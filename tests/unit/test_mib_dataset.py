@@ -162,8 +162,11 @@ def test_bpe_token_list(corpora, tmp_path):
         config(token_type="bpe")
     with pytest.raises(SkiptoolError, match="not found"):
         mib_tokenizer(config(token_type="bpe", token_list="nowhere/bpe"))
-    relative = config(token_type="bpe", token_list="bpe", vocab_size=len(tokenizer))  # found beside an exp dir
-    assert mib_tokenizer(relative, [tmp_path]).token_type == "bpe"
+    relative = config(token_type="bpe", token_list="bpe", vocab_size=len(tokenizer))  # relative to the recipe dir
+    assert mib_tokenizer(relative, tmp_path).token_type == "bpe"  # the exp dir itself
+    exp_dir = tmp_path / "exp" / "setup" / "mib"  # a recipe's exp/<setup>/<model>, from anywhere
+    exp_dir.mkdir(parents=True)
+    assert mib_tokenizer(relative, exp_dir).token_type == "bpe"
 
 
 @pytest.mark.parametrize("drop", ["linear", "image"])
