@@ -181,6 +181,9 @@ class MIBConfig(TextFields, SpeechToImageFields):
     memory_heads: int = 4
     fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
     use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
+    # T's normalisation: batch (BatchNorm over the whole mixed batch, every modality together) |
+    # layer (LayerNorm per item: no coupling between items; see ModalityTransformer)
+    transformer_norm: Literal["batch", "layer"] = "batch"
     use_adversarial: bool = True  # False: the "without L_adv" ablation (no classifier C)
     classifier_hidden_dim: int = 256
     grl_alpha: float = 0.1  # Eq. 7's alpha: the gradient-reversal coefficient, or L_T's weight (text_target)
@@ -203,6 +206,8 @@ class MIBConfig(TextFields, SpeechToImageFields):
                      "image_decoder_channels", "decoder_prenet_sizes"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a non-empty list of positive sizes, got {getattr(self, name)}")
+        if self.transformer_norm not in ("batch", "layer"):
+            raise ValueError(f"transformer_norm must be batch or layer, got {self.transformer_norm!r}")
         if self.adversary not in ("reversal", "text_target"):
             raise ValueError(f"adversary must be reversal or text_target, got {self.adversary!r}")
         if len(self.image_decoder_channels) != 4 or self.image_size % 16:
@@ -316,11 +321,15 @@ class ModalityTransformer(nn.Module):
     """T: e -> FC -> ReLU -> (+ residual: Conv1D(1) -> ReLU -> BN -> Conv1D(1) -> ReLU -> BN) -> tanh.
     A kernel-1 conv over a vector is a Linear layer."""
 
-    def __init__(self, in_dim: int, dim: int):
+    def __init__(self, in_dim: int, dim: int, norm: str = "batch"):
         super().__init__()
+        # BatchNorm couples the items of a batch: its backward hands every item part of the others'
+        # gradients, so in a mixed batch the adversarial gradient of the image and speech latents
+        # also reaches the text encoder. LayerNorm normalises each item alone.
+        make_norm = nn.BatchNorm1d if norm == "batch" else nn.LayerNorm
         self.input = nn.Linear(in_dim, dim)
-        self.block = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.BatchNorm1d(dim),
-                                   nn.Linear(dim, dim), nn.ReLU(), nn.BatchNorm1d(dim))
+        self.block = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), make_norm(dim),
+                                   nn.Linear(dim, dim), nn.ReLU(), make_norm(dim))
 
     def forward(self, e: Tensor) -> Tensor:
         h = torch.relu(self.input(e))
@@ -437,7 +446,7 @@ class MIB(nn.Module):
         self.cfg = cfg
         self.encoders = nn.ModuleDict({"image": ImageEncoder(cfg), "text": TextEncoder(cfg),
                                        "speech": SpeechEncoder(cfg)})
-        self.transformer = (ModalityTransformer(cfg.embed_dim, cfg.latent_dim) if cfg.use_transformer
+        self.transformer = (ModalityTransformer(cfg.embed_dim, cfg.latent_dim, cfg.transformer_norm) if cfg.use_transformer
                             else nn.Linear(cfg.embed_dim, cfg.latent_dim))
         if cfg.fusion == "memory":
             self.fusion: nn.Module = MemoryFusion(cfg.latent_dim, cfg.memory_slots, cfg.memory_heads)

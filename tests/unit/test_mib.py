@@ -190,6 +190,17 @@ def test_u_spread_reports_a_collapsed_modality():
     assert stats["u_spread_text"] < 1e-5  # one sentence four times: no spread
 
 
+def test_layer_norm_transformer_keeps_items_apart():
+    """transformer_norm layer: one item's z gets no gradient from another item's loss (BatchNorm
+    in training mode couples them)."""
+    torch.manual_seed(0)
+    for norm, coupled in (("batch", True), ("layer", False)):
+        model = tiny(transformer_norm=norm).train()
+        e = torch.randn(4, model.cfg.embed_dim, requires_grad=True)
+        model.transformer(e)[0].sum().backward()  # the loss of item 0 only
+        assert (e.grad[1:].abs().sum() > 0) == coupled, norm
+
+
 def test_unknown_adversary_is_rejected():
     with pytest.raises(ValueError, match="adversary"):
         MIBConfig(adversary="minimax")
