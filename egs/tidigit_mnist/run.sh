@@ -213,6 +213,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   echo "stage 5: Griffin-Lim vocoding of the generated FBank"
   for m in $(cross_models); do
     dir=$exp/$m$suffix/decode_test/image2speech
+    if [ -f "$dir/griffinlim/wav.scp" ] && [ "$overwrite" != true ]; then echo "$dir/griffinlim: already vocoded"; continue; fi
     skiptool vocode "$dir/feats.scp" "$dir/griffinlim" --type fbank --n-iter "$n_iter" "${ow[@]}"
   done
 fi
