@@ -179,6 +179,10 @@ class MIBConfig(TextFields, SpeechToImageFields):
     # multimodal information bottleneck
     memory_slots: int = 128  # n_k
     memory_heads: int = 4
+    # M's initialisation (not in the paper; skiptool/nn/memory.py): std of the memory, and the key
+    # conv's start: default (PyTorch's) | identity (keys = values, attention input-dependent at once)
+    memory_init_std: float = 0.5
+    memory_key_init: Literal["default", "identity"] = "default"
     fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
     use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
     # T's normalisation: batch (BatchNorm over the whole mixed batch, every modality together) |
@@ -189,6 +193,9 @@ class MIBConfig(TextFields, SpeechToImageFields):
     grl_alpha: float = 0.1  # Eq. 7's alpha: the gradient-reversal coefficient, or L_T's weight (text_target)
     classifier_weight: float = 1.0  # weight of C's cross-entropy in the total loss
     adversary: Literal["reversal", "text_target"] = "reversal"  # how T plays against C (module doc)
+    # Not in the paper: the adversary's pull on T (grl_alpha) ramps linearly from 0 over the first N
+    # training steps (0 = off), so the decoders learn to read u before C pushes the modalities together.
+    adversary_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "image_size", "image_channels", "mel_dim", "linear_dim", "embed_dim",
@@ -223,13 +230,16 @@ class MIBConfig(TextFields, SpeechToImageFields):
             raise ValueError("token_type bpe needs token_list: the dir written by `skiptool token list --token-type bpe`")
         if self.batching not in ("mixed", "alternating"):
             raise ValueError(f"batching must be mixed or alternating, got {self.batching!r}")
+        if self.memory_key_init not in ("default", "identity") or self.memory_init_std <= 0:
+            raise ValueError(f"memory_key_init must be default or identity and memory_init_std positive, got "
+                             f"{self.memory_key_init!r}, {self.memory_init_std}")
         if self.fusion not in ("memory", "fc", "none"):
             raise ValueError(f"fusion must be memory, fc or none, got {self.fusion!r}")
         for name in ("text_prenet_dropout", "text_decoder_dropout", "decoder_prenet_dropout", "decoder_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.grl_alpha < 0 or self.classifier_weight < 0 or self.stop_weight < 0:
-            raise ValueError("grl_alpha, classifier_weight and stop_weight must be >= 0")
+        if self.grl_alpha < 0 or self.classifier_weight < 0 or self.stop_weight < 0 or self.adversary_warmup_steps < 0:
+            raise ValueError("grl_alpha, classifier_weight, stop_weight and adversary_warmup_steps must be >= 0")
         if not 0 < self.stop_threshold < 1:
             raise ValueError(f"stop_threshold must be in (0, 1), got {self.stop_threshold}")
         special = (self.pad_id, self.eos_id, self.sos_id)
@@ -449,7 +459,8 @@ class MIB(nn.Module):
         self.transformer = (ModalityTransformer(cfg.embed_dim, cfg.latent_dim, cfg.transformer_norm) if cfg.use_transformer
                             else nn.Linear(cfg.embed_dim, cfg.latent_dim))
         if cfg.fusion == "memory":
-            self.fusion: nn.Module = MemoryFusion(cfg.latent_dim, cfg.memory_slots, cfg.memory_heads)
+            self.fusion: nn.Module = MemoryFusion(cfg.latent_dim, cfg.memory_slots, cfg.memory_heads,
+                                                       cfg.memory_init_std, cfg.memory_key_init)
         elif cfg.fusion == "fc":
             self.fusion = FCFusion(cfg.latent_dim, fc_fusion_hidden_size(cfg.latent_dim, cfg.memory_slots))
         else:
@@ -469,8 +480,20 @@ class MIB(nn.Module):
             cfg.location_filters, cfg.location_kernel, cfg.decoder_rnn_dim, cfg.decoder_rnn_layers,
             cfg.decoder_dropout)
         self.postnet = PostNet(cfg)
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.float64))  # for adversary_warmup_steps
         self.last_alignment: Tensor | None = None  # (steps, slots) of the first B item of the last forward
         self._probe: tuple[Tensor, Tensor] | None = None  # (tokens, mel) of the first B item trained on
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "train_steps", torch.zeros((), dtype=torch.float64))  # older checkpoints
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def adversary_weight(self) -> float:
+        """grl_alpha, ramped from 0 over the first `adversary_warmup_steps` training steps when set."""
+        warmup = self.cfg.adversary_warmup_steps
+        if not warmup:
+            return self.cfg.grl_alpha
+        return self.cfg.grl_alpha * min(1.0, self.train_steps.item() / warmup)
 
     # ------------------------------------------------------------------ training objective
 
@@ -509,6 +532,11 @@ class MIB(nn.Module):
         recon = sum(terms.values())
         loss, stats = recon, {}
         if self.classifier is not None:
+            alpha = self.adversary_weight()
+            if self.cfg.adversary == "reversal":
+                self.classifier[0].alpha = alpha
+            if self.cfg.adversary_warmup_steps:
+                stats["adv_alpha"] = alpha
             targets = torch.cat([torch.full((n,), MODALITIES.index(m), dtype=torch.long, device=z.device)
                                  for n, m in zip(sizes, e)])
             parts = z.split(sizes)
@@ -524,7 +552,9 @@ class MIB(nn.Module):
             loss = recon + self.cfg.classifier_weight * terms["adv_ce"]
             if self.cfg.adversary == "text_target":
                 terms["adv_fool"] = self._fool_loss([part for m, part in zip(e, parts) if m != "text"])
-                loss = loss + self.cfg.grl_alpha * terms["adv_fool"]
+                loss = loss + alpha * terms["adv_fool"]
+        if self.training:
+            self.train_steps += 1
         # Collapse monitor: spread of u across the batch's items, per modality (mean over dims of
         # the std over items). Near 0 means every input of that modality gets the same u, so the
         # decoders run unconditioned (measured 2026-11-27: ~1e-6 for text after 5-15 epochs of

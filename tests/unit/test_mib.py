@@ -153,6 +153,28 @@ def test_adversarial_gradient_reaches_the_transformer_reversed():
     assert torch.allclose(reversed_grad, -0.1 * z.grad, atol=1e-7)
 
 
+def test_adversary_warmup_ramps_the_reversed_gradient():
+    """adversary_warmup_steps: alpha grows linearly from 0 with each training step, then holds;
+    evaluation steps do not count, and the step count is part of the checkpoint."""
+    model = tiny(adversary_warmup_steps=4).train()
+    batch = collate_mib(items())
+    alphas = [model(batch)[1]["adv_alpha"] for _ in range(6)]
+    assert alphas == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
+    assert model.classifier[0].alpha == pytest.approx(0.1)
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+    assert model.train_steps.item() == 6
+    state = model.state_dict()
+    restored = tiny(adversary_warmup_steps=4)
+    restored.load_state_dict(state)
+    assert restored.adversary_weight() == pytest.approx(0.1)
+    older = {k: v for k, v in state.items() if k != "train_steps"}  # a checkpoint from before the option
+    plain = tiny()
+    plain.load_state_dict(older)
+    assert "adv_alpha" not in plain(batch)[1] and plain.classifier[0].alpha == 0.1  # no warm-up: the paper's alpha
+
+
 def test_text_target_adversary_trains_c_and_t_on_separate_terms():
     """adversary text_target (Eq. 1 literally): C sees detached latents (no reversal layer), and
     L_T = -log C(z)_txt moves the latents towards "text" without touching C's weights."""

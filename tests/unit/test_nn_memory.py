@@ -44,3 +44,18 @@ def test_fc_fusion_matches_the_memory_parameter_count():
     assert abs(count(fc) - count(memory)) / count(memory) < 0.01
     u, weights = fc(torch.randn(3, 256))
     assert u.shape == (3, 256) and weights is None
+
+
+def test_identity_key_init_makes_u_follow_the_query():
+    """key_init identity: keys start equal to the values; with a wider memory the attention is
+    input-dependent at once (PyTorch's default key conv leaves it uniform: u the same for all)."""
+    torch.manual_seed(0)
+    z = torch.tanh(torch.randn(64, 256))
+    default = MemoryFusion(256, 128, 4)
+    identity = MemoryFusion(256, 128, 4, init_std=2.0, key_init="identity")
+    values = torch.tanh(identity.memory).t().unsqueeze(0)
+    assert torch.allclose(identity.key_conv(values), values, atol=1e-6)
+    spread = lambda fusion: fusion(z)[0].std(0).mean().item()
+    assert spread(identity) > 5 * spread(default)
+    with pytest.raises(ValueError, match="key_init"):
+        MemoryFusion(16, 4, 2, key_init="orthogonal")
