@@ -166,6 +166,9 @@ class SpeechToImageFields(ImageToSpeechFields):
     # speech encoder: Conv2D(c, 3, 2) -> BN -> ReLU per entry -> GRU -> FC(512) -> tanh
     speech_encoder_channels: list[int] = field(default_factory=lambda: [32, 64])
     speech_encoder_gru_dim: int = 256
+    # the utterance's vector: last (the GRU state at the last frame) | mean (of the GRU outputs over
+    # its frames, as the text encoder pools; not in the paper, which does not say)
+    speech_encoder_pooling: Literal["last", "mean"] = "last"
     # image decoder: FC -> reshape (channels[0], S/16, S/16) -> ConvT(c, 4, 2)+BN+ReLU ... -> ConvT(C) -> tanh
     image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
 
@@ -213,6 +216,8 @@ class MIBConfig(TextFields, SpeechToImageFields):
                      "image_decoder_channels", "decoder_prenet_sizes"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a non-empty list of positive sizes, got {getattr(self, name)}")
+        if self.speech_encoder_pooling not in ("last", "mean"):
+            raise ValueError(f"speech_encoder_pooling must be last or mean, got {self.speech_encoder_pooling!r}")
         if self.transformer_norm not in ("batch", "layer"):
             raise ValueError(f"transformer_norm must be batch or layer, got {self.transformer_norm!r}")
         if self.adversary not in ("reversal", "text_target"):
@@ -297,8 +302,8 @@ class TextEncoder(nn.Module):
 
 class SpeechEncoder(nn.Module):
     """Mel (B, T, mel_dim), lengths (B,) -> e (B, embed_dim): Conv2D(c, 3, 2) -> BN -> ReLU per
-    channel entry over the (time, mel) plane, GRU over time, its state at the last valid frame,
-    FC, tanh."""
+    channel entry over the (time, mel) plane, GRU over time, its state at the last valid frame (or
+    the mean of its outputs: speech_encoder_pooling), FC, tanh."""
 
     def __init__(self, cfg: MIBConfig):
         super().__init__()
@@ -310,6 +315,7 @@ class SpeechEncoder(nn.Module):
         self.convs = nn.ModuleList(blocks)
         self.gru = nn.GRU(prev * bins, cfg.speech_encoder_gru_dim, batch_first=True)
         self.output = nn.Linear(cfg.speech_encoder_gru_dim, cfg.embed_dim)
+        self.pooling = cfg.speech_encoder_pooling
 
     def forward(self, mel: Tensor, lengths: Tensor) -> Tensor:
         lengths = lengths.clamp(min=1)
@@ -320,8 +326,12 @@ class SpeechEncoder(nn.Module):
             x = x * length_mask(lengths, x.size(2))[:, None, :, None]
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C * F')
         outputs, _ = self.gru(x)  # causal: a step's output never sees the padding after it
-        last = outputs[torch.arange(x.size(0), device=x.device), (lengths - 1).to(x.device)]
-        return torch.tanh(self.output(last))
+        if self.pooling == "mean":
+            mask = length_mask(lengths, outputs.size(1)).unsqueeze(-1).to(outputs)
+            pooled = (outputs * mask).sum(1) / lengths[:, None].to(outputs)
+        else:
+            pooled = outputs[torch.arange(x.size(0), device=x.device), (lengths - 1).to(x.device)]
+        return torch.tanh(self.output(pooled))
 
 
 # ------------------------------------------------------------------- information bottleneck

@@ -281,8 +281,9 @@ def test_speech_generation_stops_at_the_stop_token():
     assert speech.mel.shape == (2, 2, MEL) and speech.lengths.tolist() == [2, 2]
 
 
-def test_embed_every_modality_and_padding_invariance():
-    model = tiny().eval()
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_embed_every_modality_and_padding_invariance(pooling):
+    model = tiny(speech_encoder_pooling=pooling).eval()
     batch = collate_mib(items())
     assert model.embed("image", batch["image"]).shape == (2, 16)
     u_text = model.embed("text", batch["image_text"], batch["image_text_lengths"])
@@ -295,6 +296,21 @@ def test_embed_every_modality_and_padding_invariance():
     assert torch.allclose(alone, u_speech[:1], atol=1e-5)
     with pytest.raises(SkiptoolError, match="modality"):
         model.embed("video", batch["image"])
+
+
+def test_speech_encoder_pooling_mean_averages_the_gru_outputs():
+    model = tiny(speech_encoder_pooling="mean").eval()
+    encoder = model.encoders["speech"]
+    mel = torch.rand(1, 12, MEL)
+    with torch.no_grad():
+        x = mel.unsqueeze(1)
+        for block in encoder.convs:
+            x = block(x)
+        outputs, _ = encoder.gru(x.permute(0, 2, 1, 3).flatten(2))
+        expected = torch.tanh(encoder.output(outputs.mean(1)))
+        assert torch.allclose(encoder(mel, torch.tensor([12])), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="speech_encoder_pooling"):
+        tiny(speech_encoder_pooling="max")
 
 
 def test_alignment_plot(tmp_path):
