@@ -1,6 +1,7 @@
 """One-off generation from files or strings (`skiptool synth`): image, text or speech in, image
 (PNG), text or speech (wav, by Griffin-Lim of the post-net's linear spectrogram) out, with a
-trained MIB model.
+trained MIB model or one of its baselines (piecewise: image -> text, text -> speech, image ->
+speech; CycleGAN: image <-> speech), through the models' common `generate(source, target, x, lengths)`.
 
     result = synthesize("image", "speech", ["cat.png"], Path("out.wav"), Path("exp/mib"))
     result = synthesize("text", "image", ["a red circle"], Path("circle.png"), None)   # the recipe's best model
@@ -29,11 +30,15 @@ from skiptool.utils.errors import SkiptoolError
 log = logging.getLogger(__name__)
 
 MODALITIES = ("image", "text", "speech")
-SYNTH_MODELS = ("mib",)  # models that generate across image, text and speech
-# The directions MIB is trained for (cross-modal, and skip-modal image <-> speech); a modality to
-# itself is never trained (no decoder learns to reconstruct its own encoder's input).
-DIRECTIONS = (("image", "text"), ("speech", "text"), ("text", "image"), ("text", "speech"), ("image", "speech"),
-              ("speech", "image"))
+# The directions each model is trained for. MIB: cross-modal, and skip-modal image <-> speech; a
+# modality to itself is never trained (no decoder learns to reconstruct its own encoder's input).
+DIRECTIONS = {
+    "mib": (("image", "text"), ("speech", "text"), ("text", "image"), ("text", "speech"), ("image", "speech"),
+            ("speech", "image")),
+    "piecewise": (("image", "text"), ("text", "speech"), ("image", "speech")),
+    "cyclegan": (("image", "speech"), ("speech", "image")),
+}
+SYNTH_MODELS = tuple(DIRECTIONS)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 OUTPUT_SUFFIX = {"image": ".png", "speech": ".wav", "text": ".txt"}
@@ -58,7 +63,7 @@ def find_default_model(roots: Sequence[Path] | None = None) -> Path | None:
     for root in roots:
         for pattern in ("exp/*", "exp/*/*", "egs/coco_emt4/exp/*", "egs/coco_emt4/exp/*/*"):
             for exp in root.glob(pattern):
-                if (exp / "checkpoints" / "best.pt").is_file() and _model_name(exp) in SYNTH_MODELS:
+                if (exp / "checkpoints" / "best.pt").is_file() and _model_name(exp) == "mib":
                     candidates.add(exp.resolve())
     return max(candidates, key=lambda d: (d.name == "mib", (d / "checkpoints" / "best.pt").stat().st_mtime),
                default=None)
@@ -71,29 +76,35 @@ def _model_name(exp_dir: Path) -> str | None:
         return None
 
 
-def check_direction(src: str, tgt: str) -> None:
+def check_modalities(src: str, tgt: str) -> None:
     for flag, value in (("--from", src), ("--to", tgt)):
         if value not in MODALITIES:
             raise SkiptoolError(f"{flag} {value}: unknown modality; use one of {', '.join(MODALITIES)}")
-    if (src, tgt) not in DIRECTIONS:
-        pairs = ", ".join(f"{a}->{b}" for a, b in DIRECTIONS)
-        raise SkiptoolError(f"--from {src} --to {tgt}: not a direction MIB generates; it does {pairs}")
 
 
-def resolve_model(model_dir: Path | None) -> Path:
+def check_direction(src: str, tgt: str, model_name: str = "mib") -> None:
+    check_modalities(src, tgt)
+    if (src, tgt) not in DIRECTIONS[model_name]:
+        pairs = ", ".join(f"{a}->{b}" for a, b in DIRECTIONS[model_name])
+        raise SkiptoolError(f"--from {src} --to {tgt}: not a direction {model_name} generates; it does {pairs}")
+
+
+def resolve_model(model_dir: Path | None) -> tuple[Path, str]:
+    """The exp dir and its model's name (one of SYNTH_MODELS)."""
     if model_dir is None:
         found = find_default_model()
         if found is None:
             raise SkiptoolError(f"no trained model found; {HOW_TO_TRAIN}")
         log.info(f"skiptool synth: using {found}")
-        return found
+        return found, "mib"
     if not (model_dir / "config.yaml").is_file():
         raise SkiptoolError(f"--model {model_dir}: not an exp dir of skiptool train (no config.yaml); {HOW_TO_TRAIN}")
     name = _model_name(model_dir)
     if name not in SYNTH_MODELS:
         raise SkiptoolError(f"--model {model_dir}: a '{name}' model, which cannot generate across image, text and "
-                            f"speech; skiptool synth needs an MIB model ({HOW_TO_TRAIN})")
-    return model_dir
+                            f"speech; skiptool synth takes an MIB model or its baselines "
+                            f"({', '.join(SYNTH_MODELS[1:])}) ({HOW_TO_TRAIN})")
+    return model_dir, name
 
 
 # ------------------------------------------------------------------------------------- inputs
@@ -241,39 +252,43 @@ def one_thread():
 def synthesize(src: str, tgt: str, args: Sequence[str], output: Path | None, model_dir: Path | None,
                overwrite: bool = False, seed: int = 0, batch_size: int = 8, fixed_steps: int | None = None,
                ) -> SynthResult:
-    """Generate `tgt` from each input of `args`; see the module doc. `fixed_steps` makes speech a
-    fixed number of decoder steps (ignoring the stop token), for timing."""
+    """Generate `tgt` from each input of `args`; see the module doc. `fixed_steps` makes MIB's speech
+    a fixed number of decoder steps (ignoring the stop token), for timing."""
     from skiptool.audio.io import write_wav
     from skiptool.audio.tacotron import TacotronSpecConfig
     from skiptool.audio.vocoder_config import GriffinLimConfig
     from skiptool.models.mib import mib_tokenizer
+    from skiptool.models.piecewise import as_mib_config
     from skiptool.train.trainer import load_trained_model
 
-    check_direction(src, tgt)
+    check_modalities(src, tgt)
+    model_dir, model_name = resolve_model(model_dir)
+    check_direction(src, tgt, model_name)
     inputs = collect_inputs(src, args)
-    model_dir = resolve_model(model_dir)
     paths = output_paths([name for name, _ in inputs], tgt, output, overwrite)
     model, _ = load_trained_model(model_dir, "best", "cpu")
-    tokenizer = mib_tokenizer(model.cfg, model_dir)
+    tokenizer = None
+    if "text" in (src, tgt):  # MIB or piecewise: the token list they were trained with
+        tokenizer = mib_tokenizer(model.cfg if model_name == "mib" else as_mib_config(model.cfg), model_dir)
     result = SynthResult(model_dir)
     torch.manual_seed(seed)
     for start in range(0, len(inputs), batch_size):
         names, sources = zip(*inputs[start:start + batch_size])
         if src == "image":
-            u = model.embed("image", _image_batch(model, sources))
+            x, lengths = _image_batch(model, sources), None
         elif src == "text":
-            u = model.embed("text", *_text_batch(model, tokenizer, sources))
+            x, lengths = _text_batch(model, tokenizer, sources)
         else:
-            u = model.embed("speech", *_speech_batch(model, sources))
+            x, lengths = _speech_batch(model, sources)
         targets = paths[start:start + batch_size] if paths is not None else [None] * len(names)
         if tgt == "text":
-            tokens, lengths = model.decode_text(u)
+            tokens, lengths = model.generate(src, "text", x, lengths)
             result.texts += [(name, tokenizer.decode(tokens[i, : int(lengths[i])].tolist()))
                              for i, name in enumerate(names)]
         elif tgt == "image":
             from PIL import Image
 
-            for path, image in zip(targets, model.decode_image(u)):
+            for path, image in zip(targets, model.generate(src, "image", x, lengths)):
                 pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path, format="PNG")
@@ -282,7 +297,10 @@ def synthesize(src: str, tgt: str, args: Sequence[str], output: Path | None, mod
             from skiptool.audio.griffinlim import features_to_wavs
 
             with one_thread():
-                speech = model.decode_speech(u, fixed_steps=fixed_steps)
+                if fixed_steps is not None and model_name == "mib":
+                    speech = model.decode_speech(model.embed(src, x, lengths), fixed_steps=fixed_steps)
+                else:
+                    speech = model.generate(src, "speech", x, lengths)
             spec = TacotronSpecConfig(**{k: v for k, v in _speech_features(model).items()
                                          if k in TacotronSpecConfig.__dataclass_fields__})
             linear = [speech.linear[i, : max(1, int(speech.lengths[i]))] for i in range(len(names))]

@@ -185,7 +185,7 @@ def test_models_and_directions_that_cannot_synthesise(trained, tmp_path):
     pvae.mkdir()
     (pvae / "config.yaml").write_text("model: pvae\n")
     assert_user_error(synth("--from", "image", "--to", "speech", png, "-o", tmp_path / "o.wav", "--model", pvae),
-                      "'pvae' model", "MIB")
+                      "'pvae' model", "MIB", "piecewise, cyclegan")
     assert_user_error(synth("--from", "image", "--to", "image", png, "-o", tmp_path / "o.png",
                             "--model", trained["exp"]), "--from image --to image", "not a direction")
     assert_user_error(synth("--from", "video", "--to", "text", png, "--model", trained["exp"]), "--from video")

@@ -20,7 +20,7 @@ from tests.unit import test_cyclegan, test_piecewise
 
 S, MEL, LIN = 16, 8, 10
 CPU = torch.device("cpu")
-SPEC = {"sample_rate": 16000, "n_fft": 18, "win_length": 16, "hop_length": 4}  # as conf.yaml states them
+SPEC = {"sample_rate": 16000, "n_fft": 18, "win_length": 16, "hop_length": 4, "num_mels": MEL}  # as conf.yaml states them
 CAPTIONS = {"img0": ["a red circle", "one red ring"], "img1": ["a blue square", "blue box"],
             "img2": ["two green dots", "green spots"]}
 SENTENCES = {"utt0": "a red box", "utt1": "the green circle", "utt2": "blue", "utt3": "two squares"}
@@ -148,3 +148,30 @@ def test_user_errors(cyclegan_exp, data, tmp_path):
         run(cyclegan_exp, "image2speech", tmp_path / "a", speech=data["speech"])
     with pytest.raises(SkiptoolError, match=r"--data speech=DIR: not read"):
         run(cyclegan_exp, "image2speech", tmp_path / "b", image=data["image"], speech=data["speech"])
+
+
+# ------------------------------------------------------------------------------ skiptool synth
+
+
+def test_synth_with_the_baselines(piecewise_exp, cyclegan_exp, tmp_path):
+    """`skiptool synth --model` takes a baseline for the directions it has (library call)."""
+    import soundfile as sf
+    from PIL import Image
+
+    from skiptool.decode.synth import synthesize
+
+    png = tmp_path / "in.png"
+    Image.fromarray((np.random.default_rng(1).random((S, S, 3)) * 255).astype(np.uint8)).save(png)
+    result = synthesize("image", "text", [str(png)], None, piecewise_exp)
+    assert len(result.texts) == 1 and result.texts[0][0] == "in"
+    for model, name in ((piecewise_exp, "pw"), (cyclegan_exp, "cg")):
+        result = synthesize("image", "speech", [str(png)], tmp_path / f"{name}.wav", model)
+        assert result.outputs == [tmp_path / f"{name}.wav"] and sf.info(result.outputs[0]).samplerate == 16000
+    result = synthesize("text", "speech", ["a red box"], tmp_path / "tts.wav", piecewise_exp)
+    assert result.audio_seconds > 0
+    result = synthesize("speech", "image", [str(tmp_path / "tts.wav")], tmp_path / "back.png", cyclegan_exp)
+    assert Image.open(result.outputs[0]).size == (S, S)
+    with pytest.raises(SkiptoolError, match="not a direction piecewise generates"):
+        synthesize("speech", "text", [str(tmp_path / "tts.wav")], None, piecewise_exp)
+    with pytest.raises(SkiptoolError, match="not a direction cyclegan generates"):
+        synthesize("text", "image", ["a red box"], tmp_path / "o.png", cyclegan_exp)
