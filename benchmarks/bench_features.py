@@ -1,7 +1,7 @@
 """Features: skiptool's batched FBank / mel / MFCC against kaldi-native-fbank and librosa; memory of `skiptool feats`.
 
-All on the 3,000 FSDD recordings resampled to 16 kHz (torchaudio, once, outside the timings; the
-same float32 waveforms go to every implementation). In one process, with the repetitions of
+All on the 3,000 FSDD recordings resampled to 16 kHz (skiptool's numpy port of torchaudio's
+resampler, once, outside the timings; the same float32 waveforms go to every implementation). In one process, with the repetitions of
 ours and the reference interleaved, it reports:
 
 * FBank (80 bins, Kaldi defaults, dither 0): `skiptool.audio.kaldi.fbank` over all utterances vs a
@@ -21,7 +21,9 @@ ours and the reference interleaved, it reports:
   its largest process (getrusage RUSAGE_CHILDREN ru_maxrss) and the peak of the summed PSS of
   all its processes (/proc/PID/smaps_rollup, sampled at 20 Hz).
 
-Ours runs with 1 and with 2 torch threads (`--threads`); the references are single-threaded.
+Ours (numpy, scipy.fft and numba; no torch) runs with 1 and with 2 threads (`--threads`: groups of
+utterances computed in parallel); the references are single-threaded (the torchaudio loop, for
+reference only, gets the same number of torch threads).
 Times are the minimum and median of `--repeats` runs; ratios use the minima (least disturbed by
 other load on the machine). Wall-clock time is the measure; the CPU time of the process
 (time.process_time, all its threads) is printed beside it, since on a machine shared with other
@@ -48,6 +50,7 @@ from pathlib import Path
 import kaldi_native_fbank as knf
 import librosa
 import numpy as np
+import scipy
 import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as ta_kaldi
@@ -147,8 +150,8 @@ def mfcc_dct_comparison(waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     log_mel = kaldi.fbank(waves, FbankConfig(num_mel_bins=23))
     per_frame, per_value = [], []
     for got, mel in zip(ours, log_mel):
-        ref = librosa.feature.mfcc(S=mel.numpy().T, n_mfcc=13, dct_type=2, norm="ortho", lifter=0).T
-        diff = np.abs(got.numpy() - ref)
+        ref = librosa.feature.mfcc(S=mel.T, n_mfcc=13, dct_type=2, norm="ortho", lifter=0).T
+        diff = np.abs(got - ref)
         per_frame.append(diff.max(1) / np.abs(ref).max(1))
         big = np.abs(ref) >= 1.0
         per_value.append(diff[big] / np.abs(ref[big]))
@@ -159,7 +162,7 @@ def mfcc_dct_comparison(waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
 
 def tree_pss_bytes(root: int) -> int:
     """Summed PSS of `root` and its descendants, from /proc (PSS splits shared pages between the
-    processes that map them, so forked jobs sharing torch's libraries are not counted twice)."""
+    processes that map them, so forked jobs sharing libraries are not counted twice)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -235,7 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD, help="FSDD folder (holding recordings/)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each implementation")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads for ours")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="threads for ours")
     parser.add_argument("--skip-memory", action="store_true", help="skip the skiptool feats memory runs")
     args = parser.parse_args()
 
@@ -243,7 +246,8 @@ def main() -> None:
     files, waves = load_fsdd(args.fsdd)
     seconds = sum(len(w) for w in waves) / RATE
     print(command.rstrip())
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
+          f"scipy {scipy.__version__}, torch {torch.__version__} (torchaudio reference only), "
           f"librosa {librosa.__version__}, kaldi-native-fbank {getattr(knf, '__version__', '?')}")
     print(f"data: {len(waves)} FSDD files resampled to 16 kHz, {seconds:.0f} s of audio; "
           f"{args.repeats} timed runs each, interleaved; load average at start {os.getloadavg()[0]:.2f}\n")
@@ -251,13 +255,13 @@ def main() -> None:
     fcfg, mcfg, tcfg = FbankConfig(), MfccConfig(dither=0.0), tacotron.TacotronSpecConfig()
     rows = []
     for threads in args.threads:
-        torch.set_num_threads(threads)
         runs = {
-            "fbank ours": (lambda: kaldi.fbank(waves, fcfg), True),
+            "fbank ours": (lambda: kaldi.fbank(waves, fcfg, threads=threads), True),
             "fbank kaldi-native-fbank": (lambda: knf_fbank(waves), True),
-            "mfcc ours": (lambda: kaldi.mfcc(waves, mcfg), True),
+            "mfcc ours": (lambda: kaldi.mfcc(waves, mcfg, threads=threads), True),
             "mfcc librosa": (lambda: librosa_mfcc(waves), False),
-            "mel ours": (lambda: tacotron_features(waves, tcfg, energy=False)[0], True),  # as feats (vad: false)
+            # as skiptool feats runs it (vad: false)
+            "mel ours": (lambda: tacotron_features(waves, tcfg, energy=False, threads=threads)[0], True),
         }
         times, outputs = interleave(runs, args.repeats)
         mel_runs = {"mel librosa": (lambda: librosa_mel(waves, tcfg), False)}
@@ -280,7 +284,7 @@ def main() -> None:
     ta2_times, ta_out = interleave({"torchaudio": (lambda: torchaudio_fbank(waves), False)}, 1)
 
     print(f"load average: {os.getloadavg()[0]:.2f} at the end (other users' jobs share the CPUs)\n")
-    print("| features | torch threads | reference | ours min / median (s) | reference min / median (s) "
+    print("| features | threads (ours) | reference | ours min / median (s) | reference min / median (s) "
           "| speed-up (min / min) | CPU s, ours / reference (min) | speed-up in CPU time |")
     print("|---|---|---|---|---|---|---|---|")
     for name, threads, ref, omin, omed, rmin, rmed, ratio, ocpu, rcpu in rows:
@@ -293,15 +297,15 @@ def main() -> None:
           f"{ta2_times['torchaudio'][0]:.3f} s with 2 ({knf_min / ta_times['torchaudio'][0]:.2f}x and "
           f"{knf_min / ta2_times['torchaudio'][0]:.2f}x kaldi-native-fbank's best)")
 
-    diff = np.concatenate([np.abs(a.numpy() - b).ravel() for a, b in zip(fbank_out, knf_out)])
-    ta_diff = np.concatenate([np.abs(a.numpy() - b.numpy()).ravel() for a, b in zip(fbank_out, ta_out["torchaudio"])])
+    diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(fbank_out, knf_out)])
+    ta_diff = np.concatenate([np.abs(a - b.numpy()).ravel() for a, b in zip(fbank_out, ta_out["torchaudio"])])
     mean_ok, p999_ok = diff.mean() <= 1e-4, np.percentile(diff, 99.9) <= 2e-3
     print(f"\nfbank values, ours - kaldi-native-fbank over {diff.size} values ({len(knf_out)} utterances): "
           f"mean |d| {diff.mean():.2e}, 99.9th percentile {np.percentile(diff, 99.9):.2e}, max {diff.max():.2e} "
           f"(targets: mean <= 1e-4, 99.9th <= 2e-3: {'PASS' if mean_ok and p999_ok else 'FAIL'})")
     print(f"fbank values, ours - torchaudio.compliance.kaldi.fbank: mean |d| {ta_diff.mean():.2e}, "
           f"99.9th percentile {np.percentile(ta_diff, 99.9):.2e}, max {ta_diff.max():.2e}")
-    mel_diff = np.concatenate([np.abs(a.numpy() - b).ravel() for a, b in zip(mel_ours, mel_ref)])
+    mel_diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(mel_ours, mel_ref)])
     print(f"mel values (normalised to [0, 1], so absolute = relative to the range), ours - librosa: "
           f"mean |d| {mel_diff.mean():.2e}, 99.9th percentile {np.percentile(mel_diff, 99.9):.2e}, max {mel_diff.max():.2e} "
           f"(target: within 1e-4: {'PASS' if mel_diff.max() <= 1e-4 else 'FAIL'})")

@@ -60,7 +60,7 @@ class FbankInversion:
 @lru_cache(maxsize=8)
 def _pinv_mel(cfg: FbankConfig) -> torch.Tensor:
     """(mel bins, FFT bins) pseudo-inverse of the Kaldi mel projection, computed in float64."""
-    return torch.linalg.pinv(_mel_projection(cfg).double()).float()
+    return torch.linalg.pinv(torch.from_numpy(_mel_projection(cfg)).double()).float()
 
 
 def fbank_to_magnitude(feats: torch.Tensor, cfg: FbankConfig, cmvn_stats: np.ndarray | None = None,

@@ -5,27 +5,20 @@ The configs' keys are exactly the argument names of `torchaudio.compliance.kaldi
 with Kaldi's defaults (FBank: 80 bins and no dither), plus `waveform_scale` and the shared input
 and VAD options of `SpeechInputConfig`.
 
-Why not a loop over `torchaudio.compliance.kaldi.fbank`: per-utterance calls spend most of their
-time in small tensor ops. `compute` lays the utterances of a group out in one flat signal, each
-starting on a frame-shift boundary, so that one strided view frames them all and every step
-(pre-emphasis, DC removal, window, FFT, power, mel, log, DCT) is one tensor op over many frames
-(taken in cache-sized chunks). Mel banks, windows, DCT and lifter come from torchaudio's own
-helpers; written by hand is only the layout and this algebra, which no library does:
+No torch here: `import torch` alone costs 884 MiB of resident memory with PyPI's (CUDA) build,
+more than `skiptool feats` needs for everything else, so this module is numpy, scipy.fft and the
+numba kernels of `skiptool.audio.kernels`. The few constants torchaudio would provide are
+written out below (Kaldi's mel banks and VTLN warp, its window functions, the DCT and lifter);
+the tests compare them and the features with torchaudio.compliance.kaldi and kaldi-native-fbank.
 
-* pre-emphasis is applied once to the signal instead of to every frame; Kaldi's per-frame
-  pre-emphasis differs only in each frame's first sample, which is fixed per frame (and is
-  multiplied by zero anyway for the Povey and Hann windows);
-* DC removal commutes with it: preemph(x - mean) = preemph(x) - (mean - coef * mean), so each
-  frame's mean is subtracted from the pre-emphasised frame as it is copied out;
-* frame means and the raw energy sum((x - mean)^2) come from sums over frame-shift blocks (each
-  sample read once, not frame_length / frame_shift times), the blocks centred in float32 and
-  combined in float64 (`_frame_moments`);
-* |X|^2 is one fused pass (`skiptool.audio.kernels`), the mel projection skips the zeros of the
-  filterbank (`skiptool.audio.banded`), and the work buffers are reused from group to group.
-
-Constant (DC-only) frames are the one place where results differ visibly: after DC removal they
-are all rounding noise, which this code and torchaudio round differently (both far below any
-real signal).
+Why not a loop over per-utterance calls: they spend most of their time in small array ops.
+`compute` copies the utterances of a group into one flat signal and lists where each frame
+starts; then every step runs over many frames at once, `chunk_frames` at a time (which keeps
+them in cache): one numba pass frames the signal the way Kaldi does (DC removal, raw energy,
+pre-emphasis, window; `kernels.kaldi_frames`), scipy.fft takes the FFT, one pass gives |X|^2
+(`kernels.power_spectrum`), the mel projection skips the zeros of the filterbank
+(`skiptool.audio.banded`), and numpy takes the log and the DCT. Work buffers are reused from
+group to group.
 
 Dither, when on, is added to the waveform once (seeded per utterance, so reruns give the same
 features) rather than independently to every overlapping frame as Kaldi does; both are Gaussian
@@ -35,19 +28,18 @@ noise of the configured scale.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-import torchaudio.compliance.kaldi as ta_kaldi
 
 from skiptool.audio.banded import BandedProjection
 
 # Kaldi's floor for log(): std::numeric_limits<float>::epsilon()
-EPSILON = float(torch.finfo(torch.float32).eps)
+EPSILON = float(np.finfo(np.float32).eps)
 
 WindowType = Literal["hamming", "hanning", "povey", "rectangular", "blackman"]
 VadMode = Literal["span", "frames"]
@@ -189,8 +181,8 @@ def torchaudio_kwargs(cfg: FbankConfig | MfccConfig) -> dict:
 
 
 class KaldiFeatures(NamedTuple):
-    feats: list[torch.Tensor | None]  # (frames, dim) per utterance; None when too short for one frame
-    log_energy: list[torch.Tensor | None]  # (frames,) Kaldi's signal log energy, for VAD
+    feats: list[np.ndarray | None]  # (frames, dim) float32 per utterance; None when too short for one frame
+    log_energy: list[np.ndarray | None]  # (frames,) Kaldi's signal log energy, for VAD
 
 
 def _next_power_of_2(x: int) -> int:
@@ -210,20 +202,100 @@ def _geometry(cfg) -> _Geometry:
     return _Geometry(size, shift, _next_power_of_2(size) if cfg.round_to_power_of_two else size)
 
 
-@lru_cache(maxsize=16)
-def _window(cfg) -> torch.Tensor:
-    g = _geometry(cfg)
-    return ta_kaldi._feature_window_function(cfg.window_type, g.window_size, cfg.blackman_coeff,
-                                             torch.device("cpu"), torch.float32)
+# ------------------------------------------------------------------------ Kaldi's constants
+# As torchaudio.compliance.kaldi computes them (there in float32, here in float64, then float32).
+
+def window_function(window_type: str, size: int, blackman_coeff: float = 0.42) -> np.ndarray:
+    """Kaldi's analysis windows (feature-window.cc), float32: numpy's symmetric Hann and Hamming,
+    Povey's Hann^0.85, and Blackman with Kaldi's adjustable coefficient."""
+    if window_type == "hanning":
+        w = np.hanning(size)
+    elif window_type == "hamming":
+        w = np.hamming(size)
+    elif window_type == "povey":
+        w = np.hanning(size) ** 0.85
+    elif window_type == "rectangular":
+        w = np.ones(size)
+    elif window_type == "blackman":
+        a = 2 * math.pi / (size - 1) * np.arange(size)
+        w = blackman_coeff - 0.5 * np.cos(a) + (0.5 - blackman_coeff) * np.cos(2 * a)
+    else:
+        raise ValueError(f"unknown window_type {window_type!r}")
+    return w.astype(np.float32)
+
+
+def mel_scale(freq):
+    return 1127.0 * np.log(1.0 + np.asarray(freq, dtype=np.float64) / 700.0)
+
+
+def inverse_mel_scale(mel):
+    return 700.0 * (np.exp(np.asarray(mel, dtype=np.float64) / 1127.0) - 1.0)
+
+
+def _vtln_warp_freq(vtln_low: float, vtln_high: float, low_freq: float, high_freq: float, warp: float,
+                    freq: np.ndarray) -> np.ndarray:
+    """Kaldi's piecewise-linear VTLN warp (mel-computations.cc, VtlnWarpFreq)."""
+    lo = vtln_low * max(1.0, warp)
+    hi = vtln_high * min(1.0, warp)
+    scale = 1.0 / warp
+    scale_left = (scale * lo - low_freq) / (lo - low_freq)
+    scale_right = (high_freq - scale * hi) / (high_freq - hi)
+    res = np.where(freq < lo, low_freq + scale_left * (freq - low_freq),
+                   np.where(freq < hi, scale * freq, high_freq + scale_right * (freq - high_freq)))
+    return np.where((freq < low_freq) | (freq > high_freq), freq, res)
+
+
+def mel_banks(num_bins: int, padded_window_size: int, sample_freq: float, low_freq: float, high_freq: float,
+              vtln_low: float, vtln_high: float, vtln_warp: float) -> np.ndarray:
+    """Kaldi's triangular mel banks (mel-computations.cc, MelBanks), (num_bins, padded_window_size // 2)
+    float64: torchaudio.compliance.kaldi.get_mel_banks' first output."""
+    num_fft_bins = padded_window_size // 2
+    nyquist = 0.5 * sample_freq
+    if high_freq <= 0.0:
+        high_freq += nyquist
+    if vtln_high < 0.0:
+        vtln_high += nyquist
+    mel_low, mel_high = float(mel_scale(low_freq)), float(mel_scale(high_freq))
+    delta = (mel_high - mel_low) / (num_bins + 1)
+    edges = mel_low + np.arange(num_bins + 2)[:, None] * delta  # left, centre, right of band b: b, b+1, b+2
+    if vtln_warp != 1.0:
+        edges = mel_scale(_vtln_warp_freq(vtln_low, vtln_high, low_freq, high_freq, vtln_warp,
+                                          inverse_mel_scale(edges)))
+    left, center, right = edges[:-2], edges[1:-1], edges[2:]
+    mel = mel_scale(sample_freq / padded_window_size * np.arange(num_fft_bins))[None, :]
+    up = (mel - left) / (center - left)
+    down = (right - mel) / (right - center)
+    if vtln_warp == 1.0:
+        return np.maximum(0.0, np.minimum(up, down))
+    # warping can reorder left, centre and right
+    return np.where((mel > left) & (mel <= center), up, np.where((mel > center) & (mel < right), down, 0.0))
+
+
+def dct_matrix(num_ceps: int, num_mel_bins: int, cepstral_lifter: float = 0.0) -> np.ndarray:
+    """(num_mel_bins, num_ceps) float32: Kaldi's DCT (the orthonormal DCT-II, scipy.fft.dct) times
+    its lifter 1 + Q/2 sin(pi i / Q) when cepstral_lifter Q != 0."""
+    import scipy.fft
+
+    dct = scipy.fft.dct(np.eye(num_mel_bins), type=2, norm="ortho", axis=0)[:num_ceps].T
+    if cepstral_lifter != 0.0:
+        dct = dct * (1.0 + 0.5 * cepstral_lifter * np.sin(math.pi * np.arange(num_ceps) / cepstral_lifter))
+    return np.ascontiguousarray(dct, dtype=np.float32)
 
 
 @lru_cache(maxsize=16)
-def _mel_projection(cfg) -> torch.Tensor:
-    """(FFT bins, mel bins) from torchaudio's Kaldi mel banks."""
+def _window(cfg) -> np.ndarray:
+    return window_function(cfg.window_type, _geometry(cfg).window_size, cfg.blackman_coeff)
+
+
+@lru_cache(maxsize=16)
+def _mel_projection(cfg) -> np.ndarray:
+    """(FFT bins, mel bins) float32 from Kaldi's mel banks; the Nyquist bin has weight 0, as in torchaudio."""
     g = _geometry(cfg)
-    banks, _ = ta_kaldi.get_mel_banks(cfg.num_mel_bins, g.padded_window_size, cfg.sample_frequency, cfg.low_freq,
-                                      cfg.high_freq, cfg.vtln_low, cfg.vtln_high, cfg.vtln_warp)
-    return F.pad(banks, (0, 1)).T.contiguous().float()  # the Nyquist bin has weight 0, as in torchaudio
+    banks = mel_banks(cfg.num_mel_bins, g.padded_window_size, cfg.sample_frequency, cfg.low_freq,
+                      cfg.high_freq, cfg.vtln_low, cfg.vtln_high, cfg.vtln_warp)
+    out = np.zeros((g.padded_window_size // 2 + 1, cfg.num_mel_bins), np.float32)
+    out[:-1] = banks.T
+    return out
 
 
 @lru_cache(maxsize=16)
@@ -232,12 +304,11 @@ def _banded_projection(cfg) -> BandedProjection:
 
 
 @lru_cache(maxsize=16)
-def _dct_lifter(cfg: MfccConfig) -> torch.Tensor:
-    dct = ta_kaldi._get_dct_matrix(cfg.num_ceps, cfg.num_mel_bins)
-    if cfg.cepstral_lifter != 0.0:
-        dct = dct * ta_kaldi._get_lifter_coeffs(cfg.num_ceps, cfg.cepstral_lifter).unsqueeze(0)
-    return dct.float().contiguous()
+def _dct_lifter(cfg: MfccConfig) -> np.ndarray:
+    return dct_matrix(cfg.num_ceps, cfg.num_mel_bins, cfg.cepstral_lifter)
 
+
+# ------------------------------------------------------------------------------ the features
 
 def num_frames(num_samples: int, cfg) -> int:
     """Frames Kaldi makes from `num_samples` samples (0 when too short for one frame with snip_edges)."""
@@ -255,32 +326,53 @@ class Workspace:
     allocations per group would cost a page fault per 4 KiB (as much as the arithmetic)."""
 
     def __init__(self):
-        self._buffers: dict[str, torch.Tensor] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """A contiguous tensor of `shape` (contents undefined), backed by a buffer that grows as needed."""
+    def get(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """A C-contiguous array of `shape` (contents undefined), backed by a buffer that grows as needed."""
         n = math.prod(shape)
         buf = self._buffers.get(name)
-        if buf is None or buf.numel() < n or buf.dtype != dtype:
-            buf = self._buffers[name] = torch.empty(max(n, 1), dtype=dtype)
-        return buf[:n].view(shape)
+        if buf is None or buf.size < n or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(max(n, 1), dtype=dtype)
+        return buf[:n].reshape(shape)
 
 
-def compute(wavs: Sequence[torch.Tensor | np.ndarray], cfg: FbankConfig | MfccConfig, *,
-            seeds: Sequence[int] | None = None, group_frames: int = 4096,
-            chunk_frames: int = 512) -> KaldiFeatures:
-    """Kaldi FBank or MFCC (by the config's type) of 1-D float waveforms in [-1, 1] at cfg.sample_frequency.
+def run_groups(fn, groups: list, threads: int = 1, make_work=Workspace) -> None:
+    """fn(group, work) for each group, with work buffers from `make_work()` reused from group to group:
+    in this thread, or spread over `threads` threads, each with its own buffers (the work releases
+    the GIL: numba's nogil kernels, scipy.fft and BLAS)."""
+    if threads <= 1 or len(groups) <= 1:
+        work = make_work()
+        for group in groups:
+            fn(group, work)
+        return
+    local = threading.local()
 
-    Utterances are laid out in groups of about `group_frames` frames (bounding memory); the FFT
-    and mel steps then run over `chunk_frames` frames at a time, which keeps them in cache.
-    `seeds` (one per utterance) seed the dither noise; without them the utterance index does.
+    def task(group) -> None:
+        if not hasattr(local, "work"):
+            local.work = make_work()
+        fn(group, local.work)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(task, groups))
+
+
+def compute(wavs: Sequence, cfg: FbankConfig | MfccConfig, *, seeds: Sequence[int] | None = None,
+            group_frames: int = 4096, chunk_frames: int = 512, threads: int = 1) -> KaldiFeatures:
+    """Kaldi FBank or MFCC (by the config's type) of 1-D float waveforms in [-1, 1] at cfg.sample_frequency
+    (numpy arrays, or anything np.asarray takes, CPU torch tensors included); float32 numpy results.
+
+    Utterances are processed in groups of about `group_frames` frames (bounding memory); the
+    framing, FFT and mel steps then run over `chunk_frames` frames at a time, which keeps them
+    in cache; `threads` > 1 computes groups in parallel. `seeds` (one per utterance) seed the
+    dither noise; without them the utterance index does.
     """
-    feats: list[torch.Tensor | None] = [None] * len(wavs)
-    energy: list[torch.Tensor | None] = [None] * len(wavs)
+    feats: list[np.ndarray | None] = [None] * len(wavs)
+    energy: list[np.ndarray | None] = [None] * len(wavs)
     min_samples = cfg.min_duration * cfg.sample_frequency
-    group: list[tuple[int, np.ndarray, int]] = []  # (index, waveform, frames)
+    groups: list[list[tuple[int, np.ndarray, int]]] = []  # (index, waveform, frames) per utterance
+    group: list[tuple[int, np.ndarray, int]] = []
     frames_in_group = 0
-    work = Workspace()
     g = _geometry(cfg)
     size, shift, snip_edges = g.window_size, g.window_shift, cfg.snip_edges
     for i, wav in enumerate(wavs):
@@ -293,29 +385,32 @@ def compute(wavs: Sequence[torch.Tensor | np.ndarray], cfg: FbankConfig | MfccCo
         if n == 0 or samples < min_samples:
             continue
         if group and frames_in_group + n > group_frames:
-            _compute_group(group, cfg, seeds, chunk_frames, feats, energy, work)
+            groups.append(group)
             group, frames_in_group = [], 0
         group.append((i, x, n))
         frames_in_group += n
     if group:
-        _compute_group(group, cfg, seeds, chunk_frames, feats, energy, work)
+        groups.append(group)
+    run_groups(lambda group, work: _compute_group(group, cfg, seeds, chunk_frames, feats, energy, work),
+               groups, threads)
     return KaldiFeatures(feats, energy)
 
 
-def fbank(wavs: Sequence[torch.Tensor | np.ndarray], cfg: FbankConfig | None = None, **kw) -> list[torch.Tensor | None]:
+def fbank(wavs: Sequence, cfg: FbankConfig | None = None, **kw) -> list[np.ndarray | None]:
     """Batched `torchaudio.compliance.kaldi.fbank` of [-1, 1] waveforms (scaled by cfg.waveform_scale)."""
     return compute(wavs, cfg or FbankConfig(), **kw).feats
 
 
-def mfcc(wavs: Sequence[torch.Tensor | np.ndarray], cfg: MfccConfig | None = None, **kw) -> list[torch.Tensor | None]:
+def mfcc(wavs: Sequence, cfg: MfccConfig | None = None, **kw) -> list[np.ndarray | None]:
     """Batched `torchaudio.compliance.kaldi.mfcc` of [-1, 1] waveforms (scaled by cfg.waveform_scale)."""
     return compute(wavs, cfg or MfccConfig(), **kw).feats
 
 
 def _as_numpy(wav) -> np.ndarray:
+    """A 1-D float32 array of a waveform: numpy, a list, or a torch tensor (read without importing torch)."""
     if type(wav) is np.ndarray and wav.dtype == np.float32 and wav.ndim == 1:
         return wav
-    if isinstance(wav, torch.Tensor):
+    if hasattr(wav, "detach"):  # a torch tensor
         wav = wav.detach().cpu().numpy()
     return np.asarray(wav, dtype=np.float32).reshape(-1)
 
@@ -329,11 +424,10 @@ def _edge_padded(x: np.ndarray, g: _Geometry) -> np.ndarray:
 
 
 def _layout(group, cfg, g: _Geometry, seeds, work: Workspace):
-    """Place the group's utterances in one zero-padded signal, each starting on a frame-shift boundary,
-    so that one strided view frames them all. Returns (signal, first row of each utterance, frames of each)."""
+    """Copy the group's utterances (scaled, dithered, edge-padded) into one signal. Returns
+    (signal, each frame's first sample, each utterance's first frame and frame count)."""
     shift, size = g.window_shift, g.window_size
-    signals, row_offsets, counts = [], [], []
-    rows = 0
+    signals, counts = [], []
     for i, x, n in group:
         if cfg.dither != 0.0:
             rng = np.random.default_rng(int(seeds[i]) if seeds is not None else i)
@@ -341,130 +435,44 @@ def _layout(group, cfg, g: _Geometry, seeds, work: Workspace):
         if not cfg.snip_edges:
             x = _edge_padded(x, g)[: (n - 1) * shift + size]
         signals.append(x)
-        row_offsets.append(rows)
         counts.append(n)
-        rows += -(-x.shape[0] // shift)  # rows this utterance occupies; the last few are dropped
-    # + size: room for the last rows' windows; rounded up to whole frame-shift blocks (_frame_sums)
-    signal = work.get("signal", ((rows + -(-size // shift) + 1) * shift,))
-    flat = signal.numpy()
-    scale = np.float32(cfg.waveform_scale)
-    multiply = np.multiply
-    end = 0
-    for x, row in zip(signals, row_offsets):
-        start = row * shift
-        flat[end:start] = 0.0  # the padding (the buffer holds the previous group's samples)
-        end = start + x.shape[0]
-        multiply(x, scale, out=flat[start:end])
-    flat[end:] = 0.0
-    return signal, rows, row_offsets, counts
-
-
-def _frame_sums(x: torch.Tensor, rows: int, size: int, shift: int) -> torch.Tensor:
-    """Each frame's sum (float64) from sums over frame-shift blocks and their heads (as
-    `_frame_moments`): every sample is read about once instead of size / shift times."""
-    whole, rest = divmod(size, shift)
-    count = x.numel() // shift
-    blocks = x[: count * shift].view(count, shift)
-    sums = torch.zeros(rows, dtype=torch.float64)
-    for width, offsets in ((shift, range(whole)), (rest, [whole])):
-        if width and offsets:
-            piece_sums = blocks[:, :width].sum(1).double()
-            for j in offsets:
-                sums += piece_sums[j: j + rows]
-    return sums
-
-
-def _frame_moments(x: torch.Tensor, rows: int, size: int, shift: int,
-                   work: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each frame's sum and sum of squared deviations from its mean (float64), for `rows` frames
-    of `size` samples every `shift` of the float32 signal `x`.
-
-    Kaldi's raw energy after DC removal, sum((x - mean)^2), without framing the signal and
-    without a float64 copy of it: the signal is cut into frame-shift blocks, and a frame is
-    `size // shift` whole blocks and the head of the next one. Each block (and each head) is
-    centred on its own mean in float32, so its sum of squares carries no DC and an all-zero one
-    is exactly zero; the pieces' moments are combined per frame in float64, where
-    sum(x^2) - sum(x)^2 / size cancels a large DC offset exactly enough. `x` holds whole blocks
-    and at least rows + ceil(size / shift) of them (see `_layout`)."""
-    whole, rest = divmod(size, shift)
-    count = x.numel() // shift
-    blocks = x[: count * shift].view(count, shift)
-    sums = torch.zeros(rows, dtype=torch.float64)
-    squares = torch.zeros(rows, dtype=torch.float64)
-    for width, offsets in ((shift, range(whole)), (rest, [whole])):
-        if width == 0 or not offsets:
-            continue
-        piece = blocks[:, :width]
-        mu = piece.mean(1)
-        centred = work.get(f"centred{width}", (count, width))
-        torch.sub(piece, mu[:, None], out=centred)
-        mu = mu.double()
-        s1 = centred.sum(1).double()  # float32 sums of centred values lose nothing that matters
-        s2 = centred.square_().sum(1).double()
-        piece_sums = width * mu + s1  # sum x
-        piece_squares = s2 + mu * (2.0 * s1 + width * mu)  # sum x^2
-        for j in offsets:
-            sums += piece_sums[j: j + rows]
-            squares += piece_squares[j: j + rows]
-    return sums, squares - sums * sums / size
+    lengths = np.array([len(x) for x in signals])
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    signal = np.concatenate(signals, out=work.get("signal", (int(lengths.sum()),)))
+    signal *= np.float32(cfg.waveform_scale)
+    counts = np.array(counts)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    # frame r of utterance u starts at offsets[u] + r * shift
+    starts = np.repeat(offsets - first * shift, counts) + np.arange(int(counts.sum())) * shift
+    return signal, starts, first.tolist(), counts.tolist()
 
 
 def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work: Workspace) -> None:
+    import scipy.fft
+
     from skiptool.audio import kernels  # numba: imported on first use
 
     g = _geometry(cfg)
-    size, shift, padded = g.window_size, g.window_shift, g.padded_window_size
-    coef = cfg.preemphasis_coefficient
     is_mfcc = isinstance(cfg, MfccConfig)
-    signal, total_rows, row_offsets, counts = _layout(group, cfg, g, seeds, work)
-
-    def framed(x: torch.Tensor) -> torch.Tensor:
-        return x.as_strided((total_rows, size), (shift, 1))
+    signal, starts, first, counts = _layout(group, cfg, g, seeds, work)
+    total_rows = starts.shape[0]
 
     need_energy = cfg.use_energy or cfg.vad
-    means = log_energy = None
-    if need_energy and cfg.raw_energy:
-        sums, deviations = _frame_moments(signal, total_rows, size, shift, work)
-        if cfg.remove_dc_offset:
-            means = (sums / size).float()
-            energy = deviations  # sum((x - mean)^2)
-        else:
-            energy = deviations + sums * sums / size  # sum(x^2)
-        log_energy = energy.clamp_min_(0.0).float()
-    elif need_energy:
-        log_energy = torch.empty(total_rows)
-    if cfg.remove_dc_offset and means is None:
-        means = (_frame_sums(signal, total_rows, size, shift) / size).float()
-
+    energy_kind = (kernels.ENERGY_RAW if cfg.raw_energy else kernels.ENERGY_WINDOWED) if need_energy \
+        else kernels.ENERGY_NONE
+    log_energy = np.empty(total_rows, np.float32) if need_energy else work.get("no_energy", (1,))
     window = _window(cfg)
-    fix_first = coef != 0.0 and window[0] != 0.0
-    if coef != 0.0:
-        emphasized = work.get("emphasized", signal.shape)
-        emphasized[0] = signal[0]
-        torch.sub(signal[1:], signal[:-1], alpha=coef, out=emphasized[1:])
-    else:
-        emphasized = signal
-    if fix_first:
-        # Kaldi pre-emphasises a frame's first sample against itself, not against its predecessor
-        # (Povey and Hann windows are zero there, so only other windows need this).
-        first = signal[: total_rows * shift: shift]
-        if means is not None:
-            first = first - means
-        first = (first - coef * first) * window[0]
-    if means is not None:
-        # preemph(x - mean) = preemph(x) - (mean - coef * mean)
-        correction = (means - coef * means)[:, None]
+    coef = np.float32(cfg.preemphasis_coefficient)
 
     projection = _banded_projection(cfg)
     use_log = is_mfcc or cfg.use_log_fbank
     use_power = getattr(cfg, "use_power", True)
     chunk_frames = min(chunk_frames, total_rows)
-    frames_buf = work.get("frames", (chunk_frames, padded))
-    frames_buf[:, size:] = 0.0  # the FFT's zero padding; the loop writes only [:, :size]
-    power_buf = work.get("power", (chunk_frames, padded // 2 + 1))
+    frames_buf = work.get("frames", (chunk_frames, g.padded_window_size))
+    frames_buf[:, g.window_size:] = 0.0  # the FFT's zero padding; the kernel writes only [:, :size]
+    power_buf = work.get("power", (chunk_frames, g.padded_window_size // 2 + 1))
     mel_buf = work.get("mel", (cfg.num_mel_bins, chunk_frames))
-    out = torch.empty(total_rows, cfg.num_ceps if is_mfcc else cfg.num_mel_bins)
-    framed_emphasized = framed(emphasized)
+    out = np.empty((total_rows, cfg.num_ceps if is_mfcc else cfg.num_mel_bins), np.float32)
     dct = _dct_lifter(cfg) if is_mfcc else None
     views = None  # the buffers' views for a full chunk, taken once
     for r0 in range(0, total_rows, chunk_frames):
@@ -472,57 +480,57 @@ def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work:
         c = r1 - r0
         if views is None or c != chunk_frames:
             frames, power, mel_t = frames_buf[:c], power_buf[:c], mel_buf[:, :c]
-            views = (frames, power, power.numpy(), mel_t, frames[:, :size], projection.bind(power, mel_t))
-        frames, power, power_np, mel_t, body, project = views
-        chunk = framed_emphasized[r0:r1]
-        if means is not None:
-            torch.sub(chunk, correction[r0:r1], out=body)
-        else:
-            body.copy_(chunk)
-        body.mul_(window)
-        if fix_first:
-            frames[:, 0] = first[r0:r1]
-        if need_energy and not cfg.raw_energy:
-            log_energy[r0:r1] = frames.square().sum(1)
-        spec = torch.view_as_real(torch.fft.rfft(frames)).view(c, -1)
-        kernels.power_spectrum(spec.numpy(), power_np)  # |X|^2 = re^2 + im^2
+            views = (frames, power, mel_t, projection.bind(power, mel_t))
+        frames, power, mel_t, project = views
+        kernels.kaldi_frames(signal, starts[r0:r1], window, coef, cfg.remove_dc_offset, energy_kind, frames,
+                             log_energy[r0:r1] if need_energy else log_energy)
+        spec = scipy.fft.rfft(frames, axis=1)  # complex64
+        kernels.power_spectrum(spec.view(np.float32), power)  # |X|^2 = re^2 + im^2
         if not use_power:
-            power.sqrt_()
+            np.sqrt(power, out=power)
         project()  # mel_t = (power @ mel banks).T
         if is_mfcc:
-            torch.mm(mel_t.clamp_min_(EPSILON).log_().T, dct, out=out[r0:r1])
+            np.log(np.maximum(mel_t, EPSILON, out=mel_t), out=mel_t)
+            np.matmul(mel_t.T, dct, out=out[r0:r1])
         else:
             out[r0:r1] = mel_t.T
     if not is_mfcc and use_log:
-        out.clamp_min_(EPSILON).log_()
+        np.log(np.maximum(out, EPSILON, out=out), out=out)
 
-    if log_energy is not None:
-        log_energy = log_energy.clamp_min_(EPSILON).log_()
+    if need_energy:
+        np.log(np.maximum(log_energy, EPSILON, out=log_energy), out=log_energy)
         if cfg.energy_floor > 0.0:
-            log_energy.clamp_min_(math.log(cfg.energy_floor))
+            np.maximum(log_energy, np.float32(math.log(cfg.energy_floor)), out=log_energy)
     if is_mfcc:
         if cfg.use_energy:
             out[:, 0] = log_energy
         if cfg.htk_compat:
-            c0 = out[:, :1] if cfg.use_energy else out[:, :1] * math.sqrt(2)
-            out = torch.cat((out[:, 1:], c0), dim=1)
+            c0 = out[:, :1] if cfg.use_energy else out[:, :1] * np.float32(math.sqrt(2))
+            out = np.concatenate((out[:, 1:], c0), axis=1)
     elif cfg.use_energy:
-        out = torch.cat((out, log_energy[:, None]) if cfg.htk_compat else (log_energy[:, None], out), dim=1)
+        e = log_energy[:, None]
+        out = np.concatenate((out, e) if cfg.htk_compat else (e, out), axis=1)
 
-    for (i, _, _), start, n in zip(group, row_offsets, counts):
+    for (i, _, _), start, n in zip(group, first, counts):
         utt = out[start: start + n]
         if cfg.subtract_mean:
-            utt = utt - utt.mean(0, keepdim=True)
+            utt = utt - utt.mean(0, keepdims=True)
         feats_out[i] = utt
-        if log_energy is not None:
+        if need_energy:
             energy_out[i] = log_energy[start: start + n]
 
 
-def reference(wav: torch.Tensor, cfg: FbankConfig | MfccConfig) -> torch.Tensor:
-    """One utterance through torchaudio.compliance.kaldi itself (the slow reference the tests compare with)."""
+def reference(wav, cfg: FbankConfig | MfccConfig):
+    """One utterance through torchaudio.compliance.kaldi itself (the slow reference the tests compare
+    with; imports torch), as a float32 numpy array."""
+    import torch
+    import torchaudio.compliance.kaldi as ta_kaldi
+
     fn = ta_kaldi.mfcc if isinstance(cfg, MfccConfig) else ta_kaldi.fbank
-    return fn(wav.reshape(1, -1).float() * cfg.waveform_scale, **torchaudio_kwargs(cfg))
+    x = torch.as_tensor(_as_numpy(wav)).reshape(1, -1) * cfg.waveform_scale
+    return fn(x, **torchaudio_kwargs(cfg)).numpy()
 
 
 __all__ = ["FbankConfig", "MfccConfig", "SpeechInputConfig", "KaldiFeatures", "compute", "fbank", "mfcc",
-           "num_frames", "reference", "torchaudio_kwargs"]
+           "num_frames", "reference", "torchaudio_kwargs", "window_function", "mel_banks", "dct_matrix",
+           "mel_scale", "inverse_mel_scale"]

@@ -210,9 +210,9 @@ class Job:
     sources: list[Source]
     data_dir: str  # OUT_DIR/data
     name: str  # "feats", or "raw_feats" before CMVN
-    # One torch thread per job, as Kaldi runs one process per job: on a shared machine more threads
-    # per process lose badly to contention (measured: 2 threads were up to 10x slower than 1 there);
-    # use --nj for parallelism.
+    # One thread per job (BLAS; the FFTs and numba kernels use one anyway), as Kaldi runs one process
+    # per job: on a shared machine more threads per process lose badly to contention (measured: 2
+    # threads were up to 10x slower than 1 there); use --nj for parallelism.
     threads: int = 1
 
     @property
@@ -234,9 +234,13 @@ def run_job(job: Job) -> Iterator[tuple]:
     The ark/scp are written directly and the done marker last, so a job that did not finish is
     simply redone by the next run.
     """
-    import torch
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
-    torch.set_num_threads(max(1, job.threads))
+    with threadpool_limits(limits=max(1, job.threads), user_api="blas"):
+        yield from _run_job(job)
+
+
+def _run_job(job: Job) -> Iterator[tuple]:
     ark_path, scp_path = job.path("ark"), job.path("scp")
     num_frames: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -323,7 +327,7 @@ class _JobProcesses:
     """Jobs running in parallel processes, started at once; `events()` yields what they report.
 
     Processes are forked where the platform allows (instant start: the parent has already imported
-    torch); each uses one torch thread (Job.threads), as DataLoader workers do, which keeps forking safe.
+    numpy, scipy and the numba kernels); each uses one thread (Job.threads).
     """
 
     def __init__(self, jobs: list[Job]):
@@ -548,8 +552,6 @@ def _remove_outputs(out_dir: Path) -> None:
 
 def _run_jobs(jobs: list[Job], feat_type: str, quiet: bool | None, notify) -> None:
     """Run the jobs (in this process when there is one), with one progress bar over all utterances."""
-    import torch
-
     announced: set[str] = set()
     total = sum(len(job.keys) for job in jobs)
     processes = _JobProcesses(jobs) if len(jobs) > 1 else None  # started before the progress bar's thread
@@ -562,12 +564,10 @@ def _run_jobs(jobs: list[Job], feat_type: str, quiet: bool | None, notify) -> No
                 announced.add(event[1])
                 notify(event[2])
 
-    threads = torch.get_num_threads()
     try:
         for _ in track(utterances(), total=total, description=f"{feat_type} features", quiet=quiet, unit="utt"):
             pass
     finally:
-        torch.set_num_threads(threads)
         if processes:
             processes.stop()
 

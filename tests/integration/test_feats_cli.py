@@ -64,7 +64,7 @@ def test_fbank_with_two_jobs_writes_a_complete_data_dir(data_dir, tmp_path):
     wav_scp = read_table(data_dir / "wav.scp")
     assert sorted(feats) == sorted(wav_scp)
     for key, mat in feats.items():
-        ref = kaldi.fbank([sf.read(wav_scp[key], dtype="float32")[0]], FbankConfig())[0].numpy()
+        ref = kaldi.fbank([sf.read(wav_scp[key], dtype="float32")[0]], FbankConfig())[0]
         np.testing.assert_allclose(mat, ref, atol=1e-5)
     assert {k: int(v) for k, v in read_table(out / "utt2num_frames").items()} == {k: m.shape[0] for k, m in feats.items()}
     assert sorted(p.name for p in (out / "data").glob("feats.*.ark")) == ["feats.1.ark", "feats.2.ark"]
@@ -243,7 +243,7 @@ def test_segments_cut_utterances_out_of_recordings(tmp_path):
     assert result.code == 0, result.err
     feats = load_feats(out)
     for key, piece in (("rec-a", long[:6400]), ("rec-b", long[8000:])):
-        np.testing.assert_allclose(feats[key], kaldi.fbank([piece])[0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(feats[key], kaldi.fbank([piece])[0], atol=1e-5)
     assert (out / "segments").read_text() == (data / "segments").read_text()
     assert read_table(out / "wav.scp") == {"rec": str(tmp_path / "wav" / "rec.wav")}
 
@@ -321,7 +321,7 @@ def test_stereo_with_downmix_and_other_sample_formats_are_accepted(data_dir, tmp
     assert result.code == 0, result.err
     feats = load_feats(out)
     for key in keys:
-        ref = kaldi.fbank([reference[key]])[0].numpy()
+        ref = kaldi.fbank([reference[key]])[0]
         tolerance = 0.5 if key == keys[1] else 0.02  # 8-bit quantisation noise is loud
         assert np.abs(feats[key] - ref).mean() < tolerance, key
 
