@@ -186,6 +186,7 @@ class MIBConfig(TextFields, SpeechToImageFields):
     # conv's start: default (PyTorch's) | identity (keys = values, attention input-dependent at once)
     memory_init_std: float = 0.5
     memory_key_init: Literal["default", "identity"] = "default"
+    memory_scale: Literal["d_k", "head"] = "d_k"  # logits / sqrt(d_k) (Eq. 2) | / sqrt(d_k / memory_heads) (GST)
     fusion: Fusion = "memory"  # memory: M | fc: the "M -> FC" ablation | none: "without M" (u = z)
     use_transformer: bool = True  # False: the "without T" ablation (z = Linear(e))
     # T's normalisation: batch (BatchNorm over the whole mixed batch, every modality together) |
@@ -235,6 +236,8 @@ class MIBConfig(TextFields, SpeechToImageFields):
             raise ValueError("token_type bpe needs token_list: the dir written by `skiptool token list --token-type bpe`")
         if self.batching not in ("mixed", "alternating"):
             raise ValueError(f"batching must be mixed or alternating, got {self.batching!r}")
+        if self.memory_scale not in ("d_k", "head"):
+            raise ValueError(f"memory_scale must be d_k or head, got {self.memory_scale!r}")
         if self.memory_key_init not in ("default", "identity") or self.memory_init_std <= 0:
             raise ValueError(f"memory_key_init must be default or identity and memory_init_std positive, got "
                              f"{self.memory_key_init!r}, {self.memory_init_std}")
@@ -470,7 +473,7 @@ class MIB(nn.Module):
                             else nn.Linear(cfg.embed_dim, cfg.latent_dim))
         if cfg.fusion == "memory":
             self.fusion: nn.Module = MemoryFusion(cfg.latent_dim, cfg.memory_slots, cfg.memory_heads,
-                                                       cfg.memory_init_std, cfg.memory_key_init)
+                                                       cfg.memory_init_std, cfg.memory_key_init, cfg.memory_scale)
         elif cfg.fusion == "fc":
             self.fusion = FCFusion(cfg.latent_dim, fc_fusion_hidden_size(cfg.latent_dim, cfg.memory_slots))
         else:

@@ -12,7 +12,7 @@ An external memory M (n_k basis vectors of d_k dims) is shared by all modalities
 Appendix 6.2 writes M as n_k x (d_k / n_heads), the shape of the GST token layer it derives from,
 yet takes the 256-channel key conv of tanh(M) and returns u of d_k dims; here M is n_k x d_k as in
 Eq. 2, so that value and key heads have the same size. The scale is sqrt(d_k), as written in the
-paper (not sqrt of the head size).
+paper (not sqrt of the head size; `scale: head` divides by sqrt(d_k / n_heads), as GST's code does).
 
 Initialisation (not given by the paper). With GST's memory N(0, 0.5) and PyTorch's default key
 conv, the logits z K^T / sqrt(d_k) start near 0: the attention is uniform (entropy log n_k) and u
@@ -34,12 +34,16 @@ class MemoryFusion(nn.Module):
     """(B, dim) queries -> (u (B, dim), attention weights (B, num_heads, num_slots))."""
 
     def __init__(self, dim: int = 256, num_slots: int = 128, num_heads: int = 4, init_std: float = 0.5,
-                 key_init: str = "default"):
+                 key_init: str = "default", scale: str = "d_k"):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"memory dim {dim} is not divisible by {num_heads} heads")
         if key_init not in ("default", "identity"):
             raise ValueError(f"key_init must be default or identity, got {key_init!r}")
+        if scale not in ("d_k", "head"):
+            raise ValueError(f"scale must be d_k or head, got {scale!r}")
+        # sqrt(d_k) as Eq. 2 writes it, or sqrt of the head size as GST's code (and Transformer) do
+        self.scale = math.sqrt(dim if scale == "d_k" else dim // num_heads)
         self.dim, self.num_slots, self.num_heads = dim, num_slots, num_heads
         self.memory = nn.Parameter(torch.randn(num_slots, dim) * init_std)
         self.key_conv = nn.Conv1d(dim, dim, kernel_size=1)
@@ -55,7 +59,7 @@ class MemoryFusion(nn.Module):
         q = query.view(query.size(0), *heads)
         k = keys.view(self.num_slots, *heads)
         v = values.view(self.num_slots, *heads)
-        weights = torch.softmax(torch.einsum("bhd,nhd->bhn", q, k) / math.sqrt(self.dim), dim=-1)
+        weights = torch.softmax(torch.einsum("bhd,nhd->bhn", q, k) / self.scale, dim=-1)
         u = torch.einsum("bhn,nhd->bhd", weights, v).reshape(query.size(0), self.dim)
         return u, weights
 

@@ -59,3 +59,15 @@ def test_identity_key_init_makes_u_follow_the_query():
     assert spread(identity) > 5 * spread(default)
     with pytest.raises(ValueError, match="key_init"):
         MemoryFusion(16, 4, 2, key_init="orthogonal")
+
+
+def test_head_scale_divides_the_logits_by_the_head_size():
+    torch.manual_seed(0)
+    paper, gst = MemoryFusion(16, 6, 4), MemoryFusion(16, 6, 4, scale="head")
+    gst.load_state_dict(paper.state_dict())
+    z = torch.randn(3, 16)
+    logits = lambda w: w.clamp_min(1e-30).log() - w.clamp_min(1e-30).log().mean(-1, keepdim=True)
+    # softmax(x / 2) against softmax(x / 4): the centred log-weights differ by a factor 2
+    assert torch.allclose(logits(gst(z)[1]), 2 * logits(paper(z)[1]), atol=1e-5)
+    with pytest.raises(ValueError, match="scale"):
+        MemoryFusion(16, 6, 4, scale="sqrt")
