@@ -27,6 +27,8 @@ Where the paper is silent, choices made here (all in `PVAEConfig`):
 - Losses are per-pair sums (over frames, pixels, latent dims) averaged over the batch.
 - The model counts the utterance lengths it trains on (buffers saved with the weights), so that
   speech generated without a reference utterance takes the mean training length.
+- `kl_style_weight` (default 1, the paper's ELBO) can weight the KLs of z_a and z_i above z_s's,
+  against digit identity leaking into the style latents (see the field).
 - conf/train/pvae.yaml uses `cm_negatives: all`: with `random`, the hinge stays at the margin
   (no learning) for the few hundred updates a CPU budget allows (measurements in that file).
 """
@@ -96,6 +98,12 @@ class PVAEConfig:
     # style with a large norm (|mu| ~ 3-4): the RBF kernel of CM is ~0.01 for every pair, its
     # gradient vanishes and CM stays at the margin for hundreds of updates (see conf/train/pvae.yaml).
     ch_warmup_steps: int = 0
+    # Not in the paper (1 = its plain ELBO): the KL terms of the style latents z_a and z_i are
+    # weighted by this factor in the training objective (the logged `elbo` stays the true ELBO).
+    # Above 1 it strengthens the paper's own argument for partitioning (sec. 2.2.1: a factor shared
+    # by both modalities costs one KL term in z_s but two in z_a and z_i), against digit identity
+    # leaking into the style latents, which makes cross-modal generation follow the style reference.
+    kl_style_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -126,6 +134,11 @@ class PVAEConfig:
             raise ValueError(f"cm_margin must be positive, got {self.cm_margin}")
         if self.ch_warmup_steps < 0:
             raise ValueError(f"ch_warmup_steps must be >= 0, got {self.ch_warmup_steps}")
+        if self.kl_style_weight < 0:
+            raise ValueError(f"kl_style_weight must be >= 0, got {self.kl_style_weight}")
+        if self.kl_style_weight != 1.0 and self.variant not in PARTITIONED:
+            raise ValueError(f"kl_style_weight={self.kl_style_weight} but variant '{self.variant}' has no "
+                             f"style latents; remove kl_style_weight or use pvae or pvae_nocm")
 
     def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
         if value is None:
@@ -235,7 +248,8 @@ class PVAE(nn.Module):
     # ---------------------------------------------------------------- training objective
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """Negative Eq. 9 averaged over the pairs of the batch, and the batch means of `terms`.
+        """Negative Eq. 9 averaged over the pairs of the batch, and the batch means of `terms`
+        (with `kl_style_weight` != 1, the style KLs of its ELBO take that weight).
 
         batch: `speech` (B, T, speech_dim) padded, `speech_lengths` (B,), `image` (B, C, S, S)
         in [0, 1]; single-modality variants need only their own. Other keys (e.g. `label`) are
@@ -243,6 +257,8 @@ class PVAE(nn.Module):
         """
         terms = self.terms(batch)
         objective = terms["elbo"]
+        if self.cfg.kl_style_weight != 1.0:  # the extra weight of the style KLs (1 = the plain ELBO)
+            objective = objective - (self.cfg.kl_style_weight - 1.0) * (terms["kl_z_a"] + terms["kl_z_i"])
         if "ch" in terms:
             objective = objective - self.ch_weight() * terms["ch"]
         if self.training:

@@ -407,7 +407,7 @@ def prepare_exp_dir(exp_dir: Path, experiment: ExperimentConfig, overwrite: bool
             (exp_dir / name).unlink(missing_ok=True)
         clear_done(exp_dir, DONE_NAME)
     elif config_file.exists():
-        difference = _config_difference(read_yaml(config_file), new)
+        difference = _config_difference(_resolved(config_file), new)
         if difference:
             raise SkiptoolError(f"{config_file}: this exp dir holds a run with another config ({difference}); "
                                 f"use a new --exp-dir, or pass --overwrite to start this one afresh")
@@ -416,6 +416,16 @@ def prepare_exp_dir(exp_dir: Path, experiment: ExperimentConfig, overwrite: bool
                             f"or pass --overwrite to start afresh")
     atomic_write_text(config_file, to_yaml(experiment))
     clear_done(exp_dir, DONE_NAME)
+
+
+def _resolved(config_file: Path) -> dict:
+    """A saved config with every key the code knows today: a key added since it was written takes
+    its default (which reproduces the old behaviour), so an older exp dir still resumes. As written
+    when it no longer validates (the difference then names what changed)."""
+    try:
+        return experiment_to_dict(load_experiment_config(config_file))
+    except SkiptoolError:
+        return read_yaml(config_file)
 
 
 def _config_difference(old: dict, new: dict, prefix: str = "") -> str:

@@ -467,3 +467,23 @@ def test_ch_warmup_ramps_alpha_ch_over_training_steps():
     model(batch)
     assert model.train_steps.item() == 6  # evaluation is not a training step
     assert PVAE(tiny()).ch_weight() == 0.1  # off by default: the paper's constant weight
+
+
+def test_kl_style_weight_weights_only_the_style_kls():
+    batch = make_batch()
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    weighted = PVAE(tiny(kl_style_weight=3.0))
+    weighted.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    terms = model.terms(batch)
+    plain, weighted_loss = loss_with_seed(model, batch, 5), loss_with_seed(weighted, batch, 5)
+    extra = 2.0 * (terms["kl_z_a"] + terms["kl_z_i"]).mean()
+    assert torch.allclose(weighted_loss, plain + extra)
+    torch.manual_seed(5)
+    assert weighted(batch)[1]["elbo"] == pytest.approx(terms["elbo"].mean().item())  # logged ELBO unchanged
+    assert PVAEConfig().kl_style_weight == 1.0  # the paper's plain ELBO by default
+    with pytest.raises(ValueError, match="kl_style_weight"):
+        tiny("jmvae_kl", kl_style_weight=2.0)
+    with pytest.raises(ValueError, match="kl_style_weight"):
+        tiny(kl_style_weight=-1.0)

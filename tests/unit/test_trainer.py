@@ -244,6 +244,23 @@ def test_train_experiment_and_load_trained_model(image_dir, tmp_path):
         train_experiment(other, {"image": image_dir}, None, tmp_path / "exp2", device="cpu", quiet=True)
 
 
+def test_an_exp_dir_from_before_a_new_key_still_resumes(image_dir, tmp_path):
+    """A config key added after an exp dir was trained takes its default there (the old behaviour):
+    the dir resumes; a changed value still makes it another experiment."""
+    write = lambda name, **conf: load_experiment_config(write_config(
+        tmp_path / name, "image_classifier", {**TINY_IMAGE_CLASSIFIER, **conf}, best_metric="acc", best_mode="max"))
+    train_experiment(write("c.yaml"), {"image": image_dir}, None, tmp_path / "exp", device="cpu", quiet=True)
+    saved = yaml.safe_load((tmp_path / "exp/config.yaml").read_text())
+    del saved["model_conf"]["dropout"]  # as if `dropout` had been added to the model since
+    (tmp_path / "exp/config.yaml").write_text(yaml.safe_dump(saved))
+    again = write("c.yaml")
+    again.train.max_epochs += 1
+    assert train_experiment(again, {"image": image_dir}, None, tmp_path / "exp", device="cpu", quiet=True).epochs == 3
+    with pytest.raises(SkiptoolError, match=r"another config \(model_conf.dropout"):
+        train_experiment(write("d.yaml", dropout=0.25), {"image": image_dir}, None, tmp_path / "exp", device="cpu",
+                         quiet=True)
+
+
 def test_batch_size_counts_num_items_of_a_mixed_batch():
     from skiptool.train.trainer import _batch_size
 
