@@ -21,8 +21,8 @@ ours and the reference interleaved, it reports:
   its largest process (getrusage RUSAGE_CHILDREN ru_maxrss) and the peak of the summed PSS of
   all its processes (/proc/PID/smaps_rollup, sampled at 20 Hz).
 
-Ours (numpy, scipy.fft and numba; no torch) runs with 1 and with 2 threads (`--threads`: groups of
-utterances computed in parallel); the references are single-threaded (the torchaudio loop, for
+Ours (numpy, MKL's FFT through mkl_fft, or scipy.fft without it, and numba; no torch) runs with 1
+and with 2 threads (`--threads`: groups of utterances computed in parallel); the references are single-threaded (the torchaudio loop, for
 reference only, gets the same number of torch threads).
 Times are the minimum and median of `--repeats` runs; ratios use the minima (least disturbed by
 other load on the machine). Wall-clock time is the measure; the CPU time of the process
@@ -55,7 +55,7 @@ import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as ta_kaldi
 
-from skiptool.audio import kaldi, tacotron
+from skiptool.audio import fft, kaldi, tacotron
 from skiptool.audio.kaldi import FbankConfig, MfccConfig
 from skiptool.audio.transforms import resample, tacotron_features
 from skiptool.data.datadir import write_table
@@ -248,7 +248,8 @@ def main() -> None:
     print(command.rstrip())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
           f"scipy {scipy.__version__}, torch {torch.__version__} (torchaudio reference only), "
-          f"librosa {librosa.__version__}, kaldi-native-fbank {getattr(knf, '__version__', '?')}")
+          f"librosa {librosa.__version__}, kaldi-native-fbank {getattr(knf, '__version__', '?')}; "
+          f"our FFT: {fft.backend_name()} (librosa's: numpy.fft)")
     print(f"data: {len(waves)} FSDD files resampled to 16 kHz, {seconds:.0f} s of audio; "
           f"{args.repeats} timed runs each, interleaved; load average at start {os.getloadavg()[0]:.2f}\n")
 

@@ -6,7 +6,7 @@ with Kaldi's defaults (FBank: 80 bins and no dither), plus `waveform_scale` and 
 and VAD options of `SpeechInputConfig`.
 
 No torch here: `import torch` alone costs 884 MiB of resident memory with PyPI's (CUDA) build,
-more than `skiptool feats` needs for everything else, so this module is numpy, scipy.fft and the
+more than `skiptool feats` needs for everything else, so this module is numpy, an FFT library (MKL or scipy.fft) and the
 numba kernels of `skiptool.audio.kernels`. The few constants torchaudio would provide are
 written out below (Kaldi's mel banks and VTLN warp, its window functions, the DCT and lifter);
 the tests compare them and the features with torchaudio.compliance.kaldi and kaldi-native-fbank.
@@ -15,7 +15,8 @@ Why not a loop over per-utterance calls: they spend most of their time in small 
 `compute` copies the utterances of a group into one flat signal and lists where each frame
 starts; then every step runs over many frames at once, `chunk_frames` at a time (which keeps
 them in cache): one numba pass frames the signal the way Kaldi does (DC removal, raw energy,
-pre-emphasis, window; `kernels.kaldi_frames`), scipy.fft takes the FFT, one pass gives |X|^2
+pre-emphasis, window; `kernels.kaldi_frames`), MKL or scipy.fft takes the FFT
+(`skiptool.audio.fft`), one pass gives |X|^2
 (`kernels.power_spectrum`), the mel projection skips the zeros of the filterbank
 (`skiptool.audio.banded`), and numpy takes the log and the DCT. Work buffers are reused from
 group to group.
@@ -37,6 +38,7 @@ from typing import Literal, NamedTuple, Sequence
 import numpy as np
 
 from skiptool.audio.banded import BandedProjection
+from skiptool.audio.fft import rfft_rows
 
 # Kaldi's floor for log(): std::numeric_limits<float>::epsilon()
 EPSILON = float(np.finfo(np.float32).eps)
@@ -340,7 +342,7 @@ class Workspace:
 def run_groups(fn, groups: list, threads: int = 1, make_work=Workspace) -> None:
     """fn(group, work) for each group, with work buffers from `make_work()` reused from group to group:
     in this thread, or spread over `threads` threads, each with its own buffers (the work releases
-    the GIL: numba's nogil kernels, scipy.fft and BLAS)."""
+    the GIL: numba's nogil kernels, the FFT libraries and BLAS)."""
     if threads <= 1 or len(groups) <= 1:
         work = make_work()
         for group in groups:
@@ -448,8 +450,6 @@ def _layout(group, cfg, g: _Geometry, seeds, work: Workspace):
 
 
 def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work: Workspace) -> None:
-    import scipy.fft
-
     from skiptool.audio import kernels  # numba: imported on first use
 
     g = _geometry(cfg)
@@ -471,6 +471,7 @@ def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work:
     frames_buf = work.get("frames", (chunk_frames, g.padded_window_size))
     frames_buf[:, g.window_size:] = 0.0  # the FFT's zero padding; the kernel writes only [:, :size]
     power_buf = work.get("power", (chunk_frames, g.padded_window_size // 2 + 1))
+    spec_buf = work.get("spectrum", power_buf.shape, np.complex64)  # the FFT's output, reused
     mel_buf = work.get("mel", (cfg.num_mel_bins, chunk_frames))
     out = np.empty((total_rows, cfg.num_ceps if is_mfcc else cfg.num_mel_bins), np.float32)
     dct = _dct_lifter(cfg) if is_mfcc else None
@@ -479,12 +480,12 @@ def _compute_group(group, cfg, seeds, chunk_frames, feats_out, energy_out, work:
         r1 = min(r0 + chunk_frames, total_rows)
         c = r1 - r0
         if views is None or c != chunk_frames:
-            frames, power, mel_t = frames_buf[:c], power_buf[:c], mel_buf[:, :c]
-            views = (frames, power, mel_t, projection.bind(power, mel_t))
-        frames, power, mel_t, project = views
+            frames, power, mel_t, spec_out = frames_buf[:c], power_buf[:c], mel_buf[:, :c], spec_buf[:c]
+            views = (frames, power, mel_t, spec_out, projection.bind(power, mel_t))
+        frames, power, mel_t, spec_out, project = views
         kernels.kaldi_frames(signal, starts[r0:r1], window, coef, cfg.remove_dc_offset, energy_kind, frames,
                              log_energy[r0:r1] if need_energy else log_energy)
-        spec = scipy.fft.rfft(frames, axis=1)  # complex64
+        spec = rfft_rows(frames, out=spec_out)  # complex64
         kernels.power_spectrum(spec.view(np.float32), power)  # |X|^2 = re^2 + im^2
         if not use_power:
             np.sqrt(power, out=power)

@@ -6,7 +6,7 @@ the config asks for it. Types: `fbank`, `mfcc` (Kaldi, `skiptool.audio.kaldi`) a
 `linear` (Tacotron, `skiptool.audio.tacotron`).
 
 Like those modules, this one never imports torch (`skiptool feats` stays under 1 GiB; see
-`skiptool.audio.kaldi`): arrays in and out are numpy, FFTs are scipy.fft's.
+`skiptool.audio.kaldi`): arrays in and out are numpy, FFTs MKL's or scipy.fft's (`skiptool.audio.fft`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from skiptool.audio import kaldi, tacotron
 from skiptool.audio.banded import BandedProjection
+from skiptool.audio.fft import rfft_rows
 from skiptool.audio.kaldi import FbankConfig, MfccConfig, SpeechInputConfig
 from skiptool.audio.tacotron import TacotronSpecConfig
 from skiptool.audio.vad import apply_vad
@@ -99,7 +100,7 @@ def tacotron_features(wavs: Sequence, cfg: tacotron.TacotronSpecConfig, linear: 
     `group_frames` frames are laid out in one signal, which one numba pass frames, pre-emphasises
     and windows (`kernels.stft_frames`). Only the window's `win_length` samples of each `n_fft`
     frame are non-zero and an FFT's magnitude does not depend on where in the frame they sit, so
-    frames hold the windowed samples followed by zeros. Framing, FFT (scipy.fft) and magnitude
+    frames hold the windowed samples followed by zeros. Framing, FFT (MKL or scipy.fft) and magnitude
     run `chunk_frames` frames at a time in reused buffers (cache-sized); the mel projection skips
     the zeros of the filterbank (`skiptool.audio.banded`); dB and normalisation
     run once per group. `threads` > 1 computes groups in parallel.
@@ -134,6 +135,7 @@ class _TacotronBuffers:
         self.chunk = chunk
         self.frames = np.zeros((chunk, cfg.n_fft), np.float32)  # the columns past win_length stay zero
         self.magnitude = np.empty((chunk, cfg.n_freqs), np.float32)
+        self.spectrum = np.empty((chunk, cfg.n_freqs), np.complex64)  # the FFT's output, reused
         self.window = tacotron.hann_window(cfg.win_length)
         self.projection = None if linear else _banded_mel(cfg)
         self.mel_t = None if linear else np.empty((cfg.num_mels, chunk), np.float32)
@@ -142,8 +144,6 @@ class _TacotronBuffers:
 
 def _tacotron_group(xs: list[np.ndarray], index: list[int], cfg: tacotron.TacotronSpecConfig, linear: bool,
                     energy: bool, bufs: _TacotronBuffers, feats_out: list, energy_out: list) -> None:
-    import scipy.fft
-
     from skiptool.audio import kernels  # numba: imported on first use
 
     n_fft, win, hop = cfg.n_fft, cfg.win_length, cfg.hop_length
@@ -194,12 +194,12 @@ def _tacotron_group(xs: list[np.ndarray], index: list[int], cfg: tacotron.Tacotr
         r1 = min(r0 + bufs.chunk, rows)
         c = r1 - r0
         if views is None or c != bufs.chunk:
-            frames, mag = bufs.frames[:c], bufs.magnitude[:c]
+            frames, mag, spec_out = bufs.frames[:c], bufs.magnitude[:c], bufs.spectrum[:c]
             project = None if linear else bufs.projection.bind(mag, bufs.mel_t[:, :c])
-            views = (frames, mag, project)
-        frames, mag, project = views
+            views = (frames, mag, spec_out, project)
+        frames, mag, spec_out, project = views
         kernels.stft_frames(signal, hop, r0, stops[r0:r1], coef, bufs.window, frames)
-        spec = scipy.fft.rfft(frames, axis=1).view(np.float32)  # complex64, interleaved
+        spec = rfft_rows(frames, out=spec_out).view(np.float32)  # complex64, interleaved
         if linear:
             mag = out[r0:r1]
         kernels.magnitude_spectrum(spec, mag)  # |X|
