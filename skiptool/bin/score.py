@@ -65,7 +65,8 @@ def score(
                                 "the wavs with the config it was trained on)."),
     lm_text: Optional[Path] = typer.Option(
         None, "--lm-text", help="In-domain Kaldi text (or word list) restricting the recogniser's vocabulary: "
-                                "a one-word grammar if every line is one word, else a trigram LM."),
+                                "pocketsphinx: a one-word grammar if every line is one word, else a trigram "
+                                "LM; ctc: a beam search spelling only its words."),
     hyp_out: Optional[Path] = typer.Option(None, "--hyp-out", help="Write the recognised text here (Kaldi text)."),
     alignment: Optional[Path] = typer.Option(
         None, "--alignment", help="Write per-utterance REF/HYP alignments (sclite pra layout) here."),

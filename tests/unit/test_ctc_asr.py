@@ -12,8 +12,9 @@ import torch
 from skiptool.data.feats import extract_features
 from skiptool.metrics.recognizers import make_recognizer
 from skiptool.models.ctc_asr import (CTCASR, CTCASRConfig, collate_ctc, conv_output_length, ctc_asr_dataset,
-                                     greedy_decode)
+                                     LexiconDecoder, greedy_decode)
 from skiptool.text.symbols import SYMBOL_TO_ID
+from skiptool.text.tokenizer import CharTokenizer
 from skiptool.train.trainer import load_experiment_config, load_trained_model, train_experiment
 from skiptool.utils.errors import SkiptoolError
 from tests.conftest import assert_user_error
@@ -78,6 +79,31 @@ def test_greedy_decoding_merges_repeats_and_drops_blanks():
     log_probs[1, :, 3] = 0.0
     assert greedy_decode(log_probs, torch.tensor([len(path), 4])) == [[5, 5, 7, 9], [3]]
     assert greedy_decode(log_probs, torch.tensor([3, 0])) == [[5], []]
+
+
+def _spelling_log_probs(frames: list[dict[str, float]]) -> torch.Tensor:
+    """(1, T, 66) log-probabilities: each frame's listed symbols (<pad> = blank) with their probabilities."""
+    log_probs = torch.full((1, len(frames), len(SYMBOL_TO_ID)), -20.0)
+    for t, probs in enumerate(frames):
+        for symbol, p in probs.items():
+            log_probs[0, t, SYMBOL_TO_ID[symbol]] = float(np.log(p))
+    return log_probs
+
+
+def test_lexicon_decoding_spells_only_known_words():
+    """Greedy decoding merges the two o's of "book" (no frame's best symbol is the blank between
+    them); the lexicon beam search finds the path with a blank and spells a known word."""
+    frames = [{"b": 0.9, "<pad>": 0.1}, {"o": 0.9, "<pad>": 0.1}, {"o": 0.55, "<pad>": 0.45},
+              {"o": 0.9, "<pad>": 0.1}, {"k": 0.9, "<pad>": 0.1}, {" ": 0.9, "<pad>": 0.1},
+              {"a": 0.9, "<pad>": 0.1}, {" ": 0.9, "<pad>": 0.1}]
+    log_probs, lengths = _spelling_log_probs(frames), torch.tensor([len(frames)])
+    assert CharTokenizer().decode(greedy_decode(log_probs, lengths)[0]) == "bok a "
+    decoder = LexiconDecoder(["book", "bag", "a", "b@d"])
+    assert decoder.words == ["a", "bag", "book"]  # b@d cannot be spelt with the 66 symbols
+    assert decoder(log_probs, lengths) == ["book a"]
+    assert LexiconDecoder(["bag", "a"])(log_probs, lengths)[0].split()[-1] == "a"
+    with pytest.raises(SkiptoolError, match="no word"):
+        LexiconDecoder(["@@"])
 
 
 def test_config_is_checked():
@@ -149,6 +175,12 @@ def test_transcribe_task_and_score_cli(trained, cli, tmp_path):
             "--recognizer", "ctc", "--asr-exp", root / "exp", "--hyp-out", tmp_path / "hyp")
     assert r.code == 0, r.err
     assert "%WER" in r.out and (tmp_path / "hyp").is_file()
+    r = cli("score", "--metric", "wer", "--normalize", "--ref", data / "text", "--hyp-wav", data / "wav.scp",
+            "--recognizer", "ctc", "--asr-exp", root / "exp", "--lm-text", data / "text", "--hyp-out", tmp_path / "lex")
+    assert r.code == 0, r.err
+    words = {w for line in (data / "text").read_text().splitlines() for w in line.lower().split()[1:]}
+    hyp_words = {w for line in (tmp_path / "lex").read_text().splitlines() for w in line.split()[1:]}
+    assert hyp_words <= {w.strip(".,?!") for w in words} | words  # only words of --lm-text
 
 
 def test_backend_user_errors(trained, cli, tmp_path):

@@ -34,7 +34,7 @@ import torchaudio.functional as AF
 from pocketsphinx.lm import ArpaBoLM
 
 from skiptool.audio.io import load_wav
-from skiptool.data.datadir import read_table_lines
+from skiptool.metrics.recognizers.lm_text import read_lm_text
 from skiptool.utils.errors import SkiptoolError
 from skiptool.utils.progress import track
 
@@ -43,19 +43,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 # Characters JSGF gives a meaning to; a word containing one cannot be a grammar token.
 _JSGF_SPECIAL = re.compile(r"[;=|*+<>()\[\]{}/\"\\#!]")
-
-
-def read_lm_text(path: str | os.PathLike) -> list[list[str]]:
-    """Sentences (lists of words) of a Kaldi `text` file, or of a one-word-per-line list."""
-    path = Path(path)
-    if not path.is_file():
-        raise SkiptoolError(f"{path}: --lm-text file not found; give a Kaldi text file of in-domain sentences")
-    rows = read_table_lines(path)
-    if not rows:
-        raise SkiptoolError(f"{path}: --lm-text file is empty")
-    if all(not value for _, _, value in rows):  # a word list: the "key" is the word
-        return [[key] for _, key, _ in rows]
-    return [value.split() for _, _, value in rows if value]
 
 
 class PocketSphinxRecognizer:
