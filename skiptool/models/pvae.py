@@ -28,7 +28,8 @@ Where the paper is silent, choices made here (all in `PVAEConfig`):
 - The model counts the utterance lengths it trains on (buffers saved with the weights), so that
   speech generated without a reference utterance takes the mean training length.
 - `kl_style_weight` (default 1, the paper's ELBO) can weight the KLs of z_a and z_i above z_s's,
-  against digit identity leaking into the style latents (see the field).
+  against digit identity leaking into the style latents (see the field); `kl_z_a_weight` and
+  `kl_z_i_weight` set one of them alone.
 - conf/train/pvae.yaml uses `cm_negatives: all`: with `random`, the hinge stays at the margin
   (no learning) for the few hundred updates a CPU budget allows (measurements in that file).
 """
@@ -104,6 +105,10 @@ class PVAEConfig:
     # by both modalities costs one KL term in z_s but two in z_a and z_i), against digit identity
     # leaking into the style latents, which makes cross-modal generation follow the style reference.
     kl_style_weight: float = 1.0
+    # The weights of z_a's and z_i's KL alone (null: kl_style_weight): image->speech needs digit
+    # identity out of z_a, speech->image out of z_i, and the two trade against z_s purity differently.
+    kl_z_a_weight: float | None = None
+    kl_z_i_weight: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -134,11 +139,15 @@ class PVAEConfig:
             raise ValueError(f"cm_margin must be positive, got {self.cm_margin}")
         if self.ch_warmup_steps < 0:
             raise ValueError(f"ch_warmup_steps must be >= 0, got {self.ch_warmup_steps}")
-        if self.kl_style_weight < 0:
-            raise ValueError(f"kl_style_weight must be >= 0, got {self.kl_style_weight}")
-        if self.kl_style_weight != 1.0 and self.variant not in PARTITIONED:
-            raise ValueError(f"kl_style_weight={self.kl_style_weight} but variant '{self.variant}' has no "
-                             f"style latents; remove kl_style_weight or use pvae or pvae_nocm")
+        for name in ("kl_style_weight", "kl_z_a_weight", "kl_z_i_weight"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+            if value is not None and value != 1.0 and self.variant not in PARTITIONED:
+                raise ValueError(f"{name}={value} but variant '{self.variant}' has no style latents; "
+                                 f"remove {name} or use pvae or pvae_nocm")
+        self.kl_z_a_weight = self.kl_style_weight if self.kl_z_a_weight is None else self.kl_z_a_weight
+        self.kl_z_i_weight = self.kl_style_weight if self.kl_z_i_weight is None else self.kl_z_i_weight
 
     def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
         if value is None:
@@ -249,7 +258,7 @@ class PVAE(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Negative Eq. 9 averaged over the pairs of the batch, and the batch means of `terms`
-        (with `kl_style_weight` != 1, the style KLs of its ELBO take that weight).
+        (with `kl_z_a_weight` / `kl_z_i_weight` != 1, the style KLs of its ELBO take those weights).
 
         batch: `speech` (B, T, speech_dim) padded, `speech_lengths` (B,), `image` (B, C, S, S)
         in [0, 1]; single-modality variants need only their own. Other keys (e.g. `label`) are
@@ -257,8 +266,10 @@ class PVAE(nn.Module):
         """
         terms = self.terms(batch)
         objective = terms["elbo"]
-        if self.cfg.kl_style_weight != 1.0:  # the extra weight of the style KLs (1 = the plain ELBO)
-            objective = objective - (self.cfg.kl_style_weight - 1.0) * (terms["kl_z_a"] + terms["kl_z_i"])
+        for latent in ("z_a", "z_i"):  # the extra weight of the style KLs (1 = the plain ELBO)
+            weight = getattr(self.cfg, f"kl_{latent}_weight")
+            if weight != 1.0 and f"kl_{latent}" in terms:
+                objective = objective - (weight - 1.0) * terms[f"kl_{latent}"]
         if "ch" in terms:
             objective = objective - self.ch_weight() * terms["ch"]
         if self.training:

@@ -487,3 +487,21 @@ def test_kl_style_weight_weights_only_the_style_kls():
         tiny("jmvae_kl", kl_style_weight=2.0)
     with pytest.raises(ValueError, match="kl_style_weight"):
         tiny(kl_style_weight=-1.0)
+
+
+def test_kl_z_a_and_z_i_weights_override_the_style_weight():
+    batch = make_batch()
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    split = PVAE(tiny(kl_style_weight=3.0, kl_z_i_weight=1.5))  # z_a takes 3.0, z_i 1.5
+    split.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    terms = model.terms(batch)
+    plain, split_loss = loss_with_seed(model, batch, 5), loss_with_seed(split, batch, 5)
+    assert torch.allclose(split_loss, plain + (2.0 * terms["kl_z_a"] + 0.5 * terms["kl_z_i"]).mean())
+    assert (split.cfg.kl_z_a_weight, split.cfg.kl_z_i_weight) == (3.0, 1.5)
+    assert (PVAEConfig().kl_z_a_weight, PVAEConfig().kl_z_i_weight) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="kl_z_a_weight"):
+        tiny(kl_z_a_weight=-0.5)
+    with pytest.raises(ValueError, match="kl_z_i_weight"):
+        tiny("vae_im", kl_z_i_weight=2.0)
