@@ -6,18 +6,18 @@ with Kaldi's defaults (FBank: 80 bins and no dither), plus `waveform_scale` and 
 and VAD options of `SpeechInputConfig`.
 
 No torch here: `import torch` alone costs 884 MiB of resident memory with PyPI's (CUDA) build,
-more than `skiptool feats` needs for everything else, so this module is numpy, an FFT library (MKL or scipy.fft) and the
-numba kernels of `skiptool.audio.kernels`. The few constants torchaudio would provide are
-written out below (Kaldi's mel banks and VTLN warp, its window functions, the DCT and lifter);
-the tests compare them and the features with torchaudio.compliance.kaldi and kaldi-native-fbank.
+more than `skiptool feats` needs for everything else, so this module is numpy, an FFT library
+(MKL or scipy.fft: `skiptool.audio.fft`) and the numba kernels of `skiptool.audio.kernels`. The
+few constants torchaudio would provide are written out below (Kaldi's mel banks and VTLN warp,
+its window functions, the DCT and lifter); the tests compare them and the features with
+torchaudio.compliance.kaldi and kaldi-native-fbank.
 
 Why not a loop over per-utterance calls: they spend most of their time in small array ops.
 `compute` copies the utterances of a group into one flat signal and lists where each frame
 starts; then every step runs over many frames at once, `chunk_frames` at a time (which keeps
 them in cache): one numba pass frames the signal the way Kaldi does (DC removal, raw energy,
-pre-emphasis, window; `kernels.kaldi_frames`), MKL or scipy.fft takes the FFT
-(`skiptool.audio.fft`), one pass gives |X|^2
-(`kernels.power_spectrum`), the mel projection skips the zeros of the filterbank
+pre-emphasis, window; `kernels.kaldi_frames`), MKL or scipy.fft takes the FFT, one pass gives
+|X|^2 (`kernels.power_spectrum`), the mel projection skips the zeros of the filterbank
 (`skiptool.audio.banded`), and numpy takes the log and the DCT. Work buffers are reused from
 group to group.
 

@@ -1,6 +1,6 @@
 """Fused loops for the feature extractors' element-wise steps, compiled with numba.
 
-The FFTs (`skiptool.audio.fft`) and the mel projections (BLAS, `skiptool.audio.banded`) are library calls.
+The FFTs (`skiptool.audio.fft`) and mel projections (BLAS, `skiptool.audio.banded`) are library calls.
 The steps around them are chains of element-wise operations that numpy would run as several
 passes over arrays larger than the cache (framing a signal the way Kaldi does takes six:
 mean, subtraction, energy, pre-emphasis, window, copy). Each function here does its chain in

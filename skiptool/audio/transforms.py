@@ -100,9 +100,9 @@ def tacotron_features(wavs: Sequence, cfg: tacotron.TacotronSpecConfig, linear: 
     `group_frames` frames are laid out in one signal, which one numba pass frames, pre-emphasises
     and windows (`kernels.stft_frames`). Only the window's `win_length` samples of each `n_fft`
     frame are non-zero and an FFT's magnitude does not depend on where in the frame they sit, so
-    frames hold the windowed samples followed by zeros. Framing, FFT (MKL or scipy.fft) and magnitude
-    run `chunk_frames` frames at a time in reused buffers (cache-sized); the mel projection skips
-    the zeros of the filterbank (`skiptool.audio.banded`); dB and normalisation
+    frames hold the windowed samples followed by zeros. Framing, FFT (MKL or scipy.fft) and
+    magnitude run `chunk_frames` frames at a time in reused buffers (cache-sized); the mel
+    projection skips the zeros of the filterbank (`skiptool.audio.banded`); dB and normalisation
     run once per group. `threads` > 1 computes groups in parallel.
     """
     feats: list[np.ndarray] = [None] * len(wavs)  # type: ignore[list-item]
