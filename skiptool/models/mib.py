@@ -152,6 +152,10 @@ class TextFields(ImageToSpeechFields):
     text_decoder_layers: int = 2
     text_decoder_dropout: float = 0.3
     text_decoder_feed_u: bool = False  # also feed u at every step (not in the paper: it only initialises)
+    # Not in the paper (0 = off): in training, each teacher-forced input token after <sos> becomes
+    # <pad> (the zero embedding) with this probability, "word dropout" (Bowman et al., 2016), so the
+    # decoder cannot model the text from its own inputs alone and must read u.
+    text_decoder_word_dropout: float = 0.0
     max_text_length: int = 200  # greedy decoding limit, tokens
     # speech decoder's stop token
     max_decoder_steps: int = 200  # generation limit, steps of r frames
@@ -243,7 +247,8 @@ class MIBConfig(TextFields, SpeechToImageFields):
                              f"{self.memory_key_init!r}, {self.memory_init_std}")
         if self.fusion not in ("memory", "fc", "none"):
             raise ValueError(f"fusion must be memory, fc or none, got {self.fusion!r}")
-        for name in ("text_prenet_dropout", "text_decoder_dropout", "decoder_prenet_dropout", "decoder_dropout"):
+        for name in ("text_prenet_dropout", "text_decoder_dropout", "text_decoder_word_dropout",
+                     "decoder_prenet_dropout", "decoder_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.grl_alpha < 0 or self.classifier_weight < 0 or self.stop_weight < 0 or self.adversary_warmup_steps < 0:
@@ -414,8 +419,25 @@ class TextDecoder(nn.Module):
         return self.output(self.dropout(out)), state
 
     def forward(self, u: Tensor, inputs: Tensor) -> Tensor:
-        """u (B, latent), inputs (B, L) starting with <sos> -> logits (B, L, vocab)."""
+        """u (B, latent), inputs (B, L) starting with <sos> -> logits (B, L, vocab); in training,
+        inputs after <sos> are dropped to <pad> with probability text_decoder_word_dropout."""
+        if self.training and self.cfg.text_decoder_word_dropout > 0:
+            drop = torch.rand(inputs.shape, device=inputs.device) < self.cfg.text_decoder_word_dropout
+            drop[:, 0] = False
+            inputs = inputs.masked_fill(drop, self.cfg.pad_id)
         return self._run(u, inputs, self._initial_state(u))[0]
+
+    def loss(self, u: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Per-token cross-entropy of tokens (B, L) with lengths (B,), teacher-forced from <sos>,
+        the targets ending in <eos>."""
+        cfg = self.cfg
+        batch = tokens.size(0)
+        targets = F.pad(tokens, (0, 1), value=cfg.pad_id)
+        targets[~length_mask(lengths, targets.size(1))] = cfg.pad_id
+        targets[torch.arange(batch, device=tokens.device), lengths] = cfg.eos_id
+        inputs = torch.cat([torch.full((batch, 1), cfg.sos_id, dtype=torch.long, device=tokens.device),
+                            targets[:, :-1]], dim=1)
+        return F.cross_entropy(self(u, inputs).transpose(1, 2), targets, ignore_index=cfg.pad_id)
 
     @torch.no_grad()
     def greedy(self, u: Tensor, max_length: int) -> tuple[Tensor, Tensor]:
@@ -537,10 +559,10 @@ class MIB(nn.Module):
         terms: dict[str, Tensor] = {}
         if has_a:
             terms["image_l1"] = (self.image_decoder(u_text_a) - (batch["image"] * 2 - 1)).abs().mean()
-            terms["text_ce_image"] = self._text_loss(u["image"], batch["image_text"], batch["image_text_lengths"])
+            terms["text_ce_image"] = self.text_decoder.loss(u["image"], batch["image_text"], batch["image_text_lengths"])
         if has_b:
             terms.update(self._speech_loss(u_text_b, batch["speech"], batch["linear"], batch["speech_lengths"]))
-            terms["text_ce_speech"] = self._text_loss(u["speech"], batch["speech_text"],
+            terms["text_ce_speech"] = self.text_decoder.loss(u["speech"], batch["speech_text"],
                                                       batch["speech_text_lengths"])
         recon = sum(terms.values())
         loss, stats = recon, {}
@@ -585,17 +607,6 @@ class MIB(nn.Module):
         logits = torch.func.functional_call(self.classifier, fixed, (z,))
         text = torch.full((z.size(0),), MODALITIES.index("text"), dtype=torch.long, device=z.device)
         return F.cross_entropy(logits, text)
-
-    def _text_loss(self, u: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
-        cfg = self.cfg
-        batch = tokens.size(0)
-        targets = F.pad(tokens, (0, 1), value=cfg.pad_id)
-        targets[~length_mask(lengths, targets.size(1))] = cfg.pad_id
-        targets[torch.arange(batch, device=tokens.device), lengths] = cfg.eos_id
-        inputs = torch.cat([torch.full((batch, 1), cfg.sos_id, dtype=torch.long, device=tokens.device),
-                            targets[:, :-1]], dim=1)
-        logits = self.text_decoder(u, inputs)
-        return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=cfg.pad_id)
 
     def _speech_loss(self, u: Tensor, mel: Tensor, linear: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         r = self.cfg.reduction_factor

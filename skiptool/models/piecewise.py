@@ -148,15 +148,7 @@ class Captioner(nn.Module):
 
     def loss(self, image: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Per-token cross-entropy, teacher-forced, targets ending in <eos> (as MIB's)."""
-        cfg = self.cfg
-        batch = tokens.size(0)
-        targets = F.pad(tokens, (0, 1), value=cfg.pad_id)
-        targets[~length_mask(lengths, targets.size(1))] = cfg.pad_id
-        targets[torch.arange(batch, device=tokens.device), lengths] = cfg.eos_id
-        inputs = torch.cat([torch.full((batch, 1), cfg.sos_id, dtype=torch.long, device=tokens.device),
-                            targets[:, :-1]], dim=1)
-        logits = self.decoder(self.condition(image), inputs)
-        return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=cfg.pad_id)
+        return self.decoder.loss(self.condition(image), tokens, lengths)
 
     @torch.no_grad()
     def greedy(self, image: Tensor, max_length: int | None = None) -> tuple[Tensor, Tensor]:

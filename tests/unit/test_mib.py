@@ -272,6 +272,21 @@ def test_text_decoding_stops_at_eos():
     assert lengths.tolist() == [0, 0, 0] and tokens.shape == (3, 0)
 
 
+def test_word_dropout_feeds_pad_after_sos_in_training_only():
+    model = tiny(text_decoder_word_dropout=0.999, text_decoder_dropout=0.0)
+    decoder = model.text_decoder
+    u = torch.rand(2, TINY["latent_dim"])
+    inputs = torch.tensor([[2, 5, 6, 7], [2, 8, 9, 0]])  # <sos> then tokens (and padding)
+    dropped = torch.tensor([[2, 0, 0, 0], [2, 0, 0, 0]])  # everything after <sos> fed as <pad>
+    torch.manual_seed(0)
+    training = decoder.train()(u, inputs)
+    decoder.eval()
+    assert torch.allclose(training, decoder(u, dropped))
+    assert not torch.allclose(decoder(u, inputs), decoder(u, dropped))  # eval: inputs as given
+    with pytest.raises(ValueError):
+        MIBConfig(**{**TINY, "text_decoder_word_dropout": 1.0})
+
+
 def test_speech_generation_stops_at_the_stop_token():
     model = tiny().eval()
     with torch.no_grad():
