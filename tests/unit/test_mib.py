@@ -328,6 +328,17 @@ def test_speech_encoder_pooling_mean_averages_the_gru_outputs():
         tiny(speech_encoder_pooling="max")
 
 
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_speech_encoder_layer_norm_keeps_e_out_of_saturation(layer_norm):
+    encoder = tiny(speech_encoder_layer_norm=layer_norm).eval().encoders["speech"]
+    with torch.no_grad():
+        encoder.output.weight.mul_(1000)  # an FC that has grown large, as under the adversary
+        e = encoder(torch.rand(4, 12, MEL), torch.tensor([12, 10, 8, 6]))
+    saturated = (e.abs() > 0.99).float().mean().item()
+    assert saturated < 0.2 if layer_norm else saturated > 0.8
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in encoder.modules()) == layer_norm
+
+
 def test_alignment_plot(tmp_path):
     model = tiny()
     model(collate_mib(items()))
