@@ -174,7 +174,8 @@ class SpeechToImageFields(ImageToSpeechFields):
     # its frames, as the text encoder pools; not in the paper, which does not say)
     speech_encoder_pooling: Literal["last", "mean"] = "last"
     # Not in the paper (false = its FC -> tanh): a LayerNorm between the FC and the tanh, so the
-    # output cannot drift into saturation (measured with the adversary: 71-85% of e beyond 0.99).
+    # output cannot drift into saturation. Measured: without it 71-85% of e sits beyond 0.99 under
+    # the adversary; with it none, but speech u still collapses (egs/coco_emt4/RESULTS.md).
     speech_encoder_layer_norm: bool = False
     # image decoder: FC -> reshape (channels[0], S/16, S/16) -> ConvT(c, 4, 2)+BN+ReLU ... -> ConvT(C) -> tanh
     image_decoder_channels: list[int] = field(default_factory=lambda: [64, 32, 16, 8])
@@ -565,11 +566,12 @@ class MIB(nn.Module):
         terms: dict[str, Tensor] = {}
         if has_a:
             terms["image_l1"] = (self.image_decoder(u_text_a) - (batch["image"] * 2 - 1)).abs().mean()
-            terms["text_ce_image"] = self.text_decoder.loss(u["image"], batch["image_text"], batch["image_text_lengths"])
+            terms["text_ce_image"] = self.text_decoder.loss(u["image"], batch["image_text"],
+                                                            batch["image_text_lengths"])
         if has_b:
             terms.update(self._speech_loss(u_text_b, batch["speech"], batch["linear"], batch["speech_lengths"]))
             terms["text_ce_speech"] = self.text_decoder.loss(u["speech"], batch["speech_text"],
-                                                      batch["speech_text_lengths"])
+                                                             batch["speech_text_lengths"])
         recon = sum(terms.values())
         loss, stats = recon, {}
         if self.classifier is not None:
