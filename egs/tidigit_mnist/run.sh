@@ -16,7 +16,8 @@ stage=1                 # first stage to run
 stop_stage=6            # last stage to run
 nj=2                    # parallel feature-extraction jobs
 device=auto             # auto | cpu | cuda: where to train and decode
-config=conf/train_pvae.yaml   # PVAE training config; baselines use conf/train_<model>.yaml
+config=conf/train_pvae.yaml   # PVAE training config (the paper's; conf/train_pvae_crossmodal.yaml: tuned
+                        # for cross-modal generation, RESULTS.md); baselines use conf/train_<model>.yaml
 tag=                    # suffix of the exp dir names, e.g. --tag lr2e-3 -> exp/<setup>/pvae_lr2e-3
 models="pvae pvae_nocm jmvae_kl vae_sp vae_im"   # models to train, decode and score
 speech_corpus=auto      # auto | tidigits | fsdd | audiomnist | speech_commands | espeak
@@ -39,7 +40,8 @@ Options (default):
   --stop-stage N        last stage (6)
   --nj N                feature-extraction jobs (2)
   --device DEV          auto, cpu or cuda (auto)
-  --config FILE         PVAE training config (conf/train_pvae.yaml)
+  --config FILE         PVAE training config (conf/train_pvae.yaml, the paper's; conf/train_pvae_crossmodal.yaml
+                        is tuned for cross-modal generation: see RESULTS.md)
   --tag NAME            suffix of exp dir names (none)
   --models LIST         models, quoted (\"pvae pvae_nocm jmvae_kl vae_sp vae_im\")
   --speech-corpus NAME  auto, tidigits, fsdd, audiomnist, speech_commands or espeak (auto:

@@ -119,6 +119,20 @@ def test_shipped_configs(name, variant):
         256, "adam", 0.001, [0.95, 0.999])
 
 
+def test_crossmodal_config_changes_only_its_documented_weights():
+    paper, tuned = (yaml.safe_load((REPO / "conf" / "train" / f"{name}.yaml").read_text())
+                    for name in ("pvae", "pvae_crossmodal"))
+    changed = {key: value for key, value in tuned["model_conf"].items() if paper["model_conf"][key] != value}
+    assert changed == {"image_likelihood": "bernoulli", "alpha_ch": 1.0, "alpha_cm": 30.0, "ch_warmup_steps": 1000,
+                       "kl_z_a_weight": 2.0, "kl_z_i_weight": 2.5}
+    assert set(tuned["model_conf"]) == set(paper["model_conf"])
+    cfg = from_dict(PVAEConfig, tuned["model_conf"], source="pvae_crossmodal")
+    assert (cfg.kl_z_a_weight, cfg.kl_z_i_weight) == (2.0, 2.5)
+    assert (tuned["train"]["batch_size"], tuned["train"]["max_epochs"]) == (64, 200)
+    assert (REPO / "egs" / "tidigit_mnist" / "conf" / "train_pvae_crossmodal.yaml").resolve() == (
+        REPO / "conf" / "train" / "pvae_crossmodal.yaml")
+
+
 # ---------------------------------------------------------------- shapes
 
 
