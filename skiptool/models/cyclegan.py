@@ -56,13 +56,13 @@ from skiptool.models.mib import (
     SpeechEncoder,
     SpeechOutput,
     SpeechToImageFields,
+    build_speech_decoder,
     length_mask,
 )
 from skiptool.models.piecewise import (
     alignment_plot,
     as_mib_config,
     baseline_dataset,
-    build_speech_decoder,
     check_image,
     check_speech,
     prenet_dropout,

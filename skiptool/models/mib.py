@@ -78,7 +78,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from skiptool.nn.attention import AttentionSpeechDecoder
+from skiptool.nn.attention import AttentionSpeechDecoder, guided_attention_loss
 from skiptool.nn.cbhg import CBHG
 from skiptool.nn.grl import GradientReversal
 from skiptool.nn.memory import FCFusion, MemoryFusion, fc_fusion_hidden_size
@@ -161,6 +161,10 @@ class TextFields(ImageToSpeechFields):
     max_decoder_steps: int = 200  # generation limit, steps of r frames
     stop_threshold: float = 0.5
     stop_weight: float = 1.0  # weight of the stop-token BCE within the speech loss
+    # Not in the paper (0 = off): weight of the guided-attention loss (skiptool/nn/attention.py), a
+    # diagonal prior on the speech decoder's alignment over its slots, and its width sigma
+    guided_attention_weight: float = 0.0
+    guided_attention_sigma: float = 0.2
 
 
 @dataclass
@@ -257,6 +261,9 @@ class MIBConfig(TextFields, SpeechToImageFields):
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.grl_alpha < 0 or self.classifier_weight < 0 or self.stop_weight < 0 or self.adversary_warmup_steps < 0:
             raise ValueError("grl_alpha, classifier_weight, stop_weight and adversary_warmup_steps must be >= 0")
+        if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
+            raise ValueError(f"guided_attention_weight must be >= 0 and guided_attention_sigma > 0, got "
+                             f"{self.guided_attention_weight}, {self.guided_attention_sigma}")
         if not 0 < self.stop_threshold < 1:
             raise ValueError(f"stop_threshold must be in (0, 1), got {self.stop_threshold}")
         special = (self.pad_id, self.eos_id, self.sos_id)
@@ -481,6 +488,39 @@ class PostNet(nn.Module):
         return self.output(self.cbhg(mel, lengths))
 
 
+def build_speech_decoder(cfg: ImageToSpeechFields) -> AttentionSpeechDecoder:
+    """The attention speech decoder D^spch, conditioned on a latent_dim vector (MIB and baselines)."""
+    return AttentionSpeechDecoder(
+        cfg.latent_dim, cfg.mel_dim, cfg.reduction_factor, cfg.speech_decoder_slots, cfg.speech_decoder_slot_dim,
+        cfg.decoder_prenet_sizes, cfg.decoder_prenet_dropout, cfg.attention_rnn_dim, cfg.attention_dim,
+        cfg.location_filters, cfg.location_kernel, cfg.decoder_rnn_dim, cfg.decoder_rnn_layers, cfg.decoder_dropout)
+
+
+def speech_decoder_loss(decoder: AttentionSpeechDecoder, postnet: PostNet, cfg: TextFields, cond: Tensor,
+                        mel: Tensor, linear: Tensor, lengths: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Tacotron's loss of the speech decoder teacher-forced from cond (B, latent_dim) (MIB's D^spch
+    and the piecewise TTS): mel and linear L1 over valid frames and bins, the stop-token BCE, and
+    the guided-attention term when `guided_attention_weight` is set; also item 0's alignment
+    (steps, slots) for the trainer's plots."""
+    r = cfg.reduction_factor
+    out = decoder(cond, mel)
+    frames = mel.size(1)
+    mel_out = out.mel[:, :frames]
+    mask = length_mask(lengths, frames).unsqueeze(-1).to(mel)
+    linear_out = postnet(mel_out, lengths)
+    valid = mask.sum()
+    step_lengths = (lengths + r - 1) // r
+    steps = out.stop_logits.size(1)
+    stop_target = (torch.arange(steps, device=mel.device)[None, :] >= step_lengths[:, None] - 1).to(mel)
+    terms = {"mel_l1": ((mel_out - mel).abs() * mask).sum() / (valid * mel.size(-1)),
+             "linear_l1": ((linear_out - linear).abs() * mask).sum() / (valid * linear.size(-1)),
+             "stop_bce": cfg.stop_weight * F.binary_cross_entropy_with_logits(out.stop_logits, stop_target)}
+    if cfg.guided_attention_weight:
+        terms["guided_attn"] = cfg.guided_attention_weight * guided_attention_loss(
+            out.alignments, step_lengths, cfg.guided_attention_sigma)
+    return terms, out.alignments[0, : int(step_lengths[0])].detach().cpu()
+
+
 # --------------------------------------------------------------------------------------- model
 
 
@@ -516,11 +556,7 @@ class MIB(nn.Module):
                                             nn.Linear(cfg.classifier_hidden_dim, len(MODALITIES)))
         self.image_decoder = ImageDecoder(cfg)
         self.text_decoder = TextDecoder(cfg)
-        self.speech_decoder = AttentionSpeechDecoder(
-            cfg.latent_dim, cfg.mel_dim, cfg.reduction_factor, cfg.speech_decoder_slots, cfg.speech_decoder_slot_dim,
-            cfg.decoder_prenet_sizes, cfg.decoder_prenet_dropout, cfg.attention_rnn_dim, cfg.attention_dim,
-            cfg.location_filters, cfg.location_kernel, cfg.decoder_rnn_dim, cfg.decoder_rnn_layers,
-            cfg.decoder_dropout)
+        self.speech_decoder = build_speech_decoder(cfg)
         self.postnet = PostNet(cfg)
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.float64))  # for adversary_warmup_steps
         self.last_alignment: Tensor | None = None  # (steps, slots) of the first B item of the last forward
@@ -617,19 +653,9 @@ class MIB(nn.Module):
         return F.cross_entropy(logits, text)
 
     def _speech_loss(self, u: Tensor, mel: Tensor, linear: Tensor, lengths: Tensor) -> dict[str, Tensor]:
-        r = self.cfg.reduction_factor
-        out = self.speech_decoder(u, mel)
-        frames = mel.size(1)
-        mel_out = out.mel[:, :frames]
-        mask = length_mask(lengths, frames).unsqueeze(-1).to(mel)
-        linear_out = self.postnet(mel_out, lengths)
-        valid = mask.sum()
-        steps = out.stop_logits.size(1)
-        stop_target = (torch.arange(steps, device=mel.device)[None, :] >= (lengths[:, None] + r - 1) // r - 1).to(mel)
-        self.last_alignment = out.alignments[0, : (int(lengths[0]) + r - 1) // r].detach().cpu()  # item 0's steps
-        return {"mel_l1": ((mel_out - mel).abs() * mask).sum() / (valid * mel.size(-1)),
-                "linear_l1": ((linear_out - linear).abs() * mask).sum() / (valid * linear.size(-1)),
-                "stop_bce": self.cfg.stop_weight * F.binary_cross_entropy_with_logits(out.stop_logits, stop_target)}
+        terms, self.last_alignment = speech_decoder_loss(self.speech_decoder, self.postnet, self.cfg, u, mel, linear,
+                                                         lengths)
+        return terms
 
     def _check_batch(self, batch: Mapping[str, Tensor]) -> tuple[bool, bool]:
         cfg = self.cfg

@@ -36,9 +36,11 @@ from skiptool.models.mib import (
     TextDecoder,
     TextEncoder,
     TextFields,
+    build_speech_decoder,
     length_mask,
     mib_dataset,
     plot_alignment,
+    speech_decoder_loss,
 )
 from skiptool.nn.attention import AttentionSpeechDecoder
 from skiptool.utils.errors import SkiptoolError
@@ -93,14 +95,6 @@ def prenet_dropout(decoder: AttentionSpeechDecoder, keep: bool) -> Iterator[None
         yield
     finally:
         decoder.prenet.train(was_training)
-
-
-def build_speech_decoder(cfg: MIBConfig) -> AttentionSpeechDecoder:
-    """MIB's attention speech decoder, conditioned on a latent_dim vector."""
-    return AttentionSpeechDecoder(
-        cfg.latent_dim, cfg.mel_dim, cfg.reduction_factor, cfg.speech_decoder_slots, cfg.speech_decoder_slot_dim,
-        cfg.decoder_prenet_sizes, cfg.decoder_prenet_dropout, cfg.attention_rnn_dim, cfg.attention_dim,
-        cfg.location_filters, cfg.location_kernel, cfg.decoder_rnn_dim, cfg.decoder_rnn_layers, cfg.decoder_dropout)
 
 
 def check_image(cfg: MIBConfig, image: Tensor) -> None:
@@ -171,22 +165,10 @@ class TTS(nn.Module):
 
     def loss(self, tokens: Tensor, text_lengths: Tensor, mel: Tensor, linear: Tensor, lengths: Tensor,
              ) -> tuple[dict[str, Tensor], Tensor]:
-        """Tacotron's: mel and linear L1 over valid frames and bins, stop-token BCE (as MIB's);
-        also the first item's alignment (steps, slots)."""
-        r = self.cfg.reduction_factor
-        out = self.decoder(self.condition(tokens, text_lengths), mel)
-        frames = mel.size(1)
-        mel_out = out.mel[:, :frames]
-        mask = length_mask(lengths, frames).unsqueeze(-1).to(mel)
-        linear_out = self.postnet(mel_out, lengths)
-        valid = mask.sum()
-        steps = out.stop_logits.size(1)
-        stop_target = (torch.arange(steps, device=mel.device)[None, :] >= (lengths[:, None] + r - 1) // r - 1).to(mel)
-        alignment = out.alignments[0, : (int(lengths[0]) + r - 1) // r].detach().cpu()
-        return {"mel_l1": ((mel_out - mel).abs() * mask).sum() / (valid * mel.size(-1)),
-                "linear_l1": ((linear_out - linear).abs() * mask).sum() / (valid * linear.size(-1)),
-                "stop_bce": self.cfg.stop_weight * F.binary_cross_entropy_with_logits(out.stop_logits, stop_target),
-                }, alignment
+        """MIB's speech loss (`speech_decoder_loss`) from the text's condition; also the first
+        item's alignment (steps, slots)."""
+        return speech_decoder_loss(self.decoder, self.postnet, self.cfg, self.condition(tokens, text_lengths), mel,
+                                   linear, lengths)
 
     @torch.no_grad()
     def synthesize(self, tokens: Tensor, lengths: Tensor, max_steps: int | None = None) -> SpeechOutput:

@@ -18,6 +18,11 @@ how it moves through them. Per decoder step:
 The attention RNN and every decoder RNN layer start from tanh(Linear(u)). The stop logit of step
 s says "the utterance ends within this step's r frames"; generation ends when its sigmoid passes
 `stop_threshold` (every item of the batch) or after `max_steps`.
+
+`guided_attention_loss` is the diagonal prior of Tachibana et al. (2018, DCTTS; ESPnet's
+GuidedAttentionLoss): it penalises weight far from "step s of S reads slot s/S of N", so the
+decoder lays the utterance out over the slots in order from the first epochs instead of learning
+an alignment from scratch (not in paper 000; off unless a config weights it).
 """
 
 from __future__ import annotations
@@ -51,6 +56,19 @@ class LocationSensitiveAttention(nn.Module):
         energies = self.score(torch.tanh(self.query_layer(query).unsqueeze(1) + processed_memory + location))
         weights = torch.softmax(energies.squeeze(-1), dim=-1)
         return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+
+
+def guided_attention_loss(alignments: Tensor, step_lengths: Tensor, sigma: float = 0.2) -> Tensor:
+    """Mean of weights (B, steps, N) times 1 - exp(-(n/N - s/S_b)^2 / (2 sigma^2)) over each item's
+    S_b = step_lengths[b] valid steps and all N slots (written here: torch and torchaudio have no
+    such loss, and ESPnet's is not worth the dependency)."""
+    batch, steps, slots = alignments.shape
+    step = torch.arange(steps, device=alignments.device, dtype=alignments.dtype)[None, :, None]
+    slot = torch.arange(slots, device=alignments.device, dtype=alignments.dtype)[None, None, :]
+    valid_steps = step_lengths.to(alignments).clamp(min=1)[:, None, None]
+    penalty = 1 - torch.exp(-((slot / slots - step / valid_steps) ** 2) / (2 * sigma ** 2))
+    mask = (step < valid_steps).to(alignments)
+    return (alignments * penalty * mask).sum() / (mask.sum() * slots)
 
 
 @dataclass

@@ -287,6 +287,20 @@ def test_word_dropout_feeds_pad_after_sos_in_training_only():
         MIBConfig(**{**TINY, "text_decoder_word_dropout": 1.0})
 
 
+def test_guided_attention_term_is_weighted_and_trains_the_alignment():
+    batch = collate_mib(items())
+    plain = loss_with_seed(tiny(), batch)
+    _, stats = tiny(guided_attention_weight=2.0)(batch)
+    assert "guided_attn" in stats and "guided_attn" not in tiny()(batch)[1]
+    assert torch.isclose(loss_with_seed(tiny(guided_attention_weight=2.0), batch),
+                         plain + stats["guided_attn"], rtol=1e-5)
+    model = tiny(guided_attention_weight=1.0)
+    model(batch)[0].backward()
+    assert model.speech_decoder.attention.score.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="guided_attention"):
+        MIBConfig(**{**TINY, "guided_attention_sigma": 0.0})
+
+
 def test_speech_generation_stops_at_the_stop_token():
     model = tiny().eval()
     with torch.no_grad():

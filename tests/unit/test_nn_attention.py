@@ -2,7 +2,7 @@
 
 import torch
 
-from skiptool.nn.attention import AttentionSpeechDecoder, LocationSensitiveAttention
+from skiptool.nn.attention import AttentionSpeechDecoder, LocationSensitiveAttention, guided_attention_loss
 
 
 def tiny_decoder(r: int = 2) -> AttentionSpeechDecoder:
@@ -54,3 +54,24 @@ def test_stops_at_max_steps_without_a_stop_token():
     out = decoder.infer(torch.randn(2, 6), max_steps=7)
     assert out.mel.shape == (2, 14, 4) and out.lengths.tolist() == [14, 14]
     assert out.alignments.shape == (2, 7, 5)
+
+
+def test_guided_attention_loss_prefers_the_diagonal():
+    steps, slots = 8, 4
+    diagonal = torch.zeros(1, steps, slots)
+    diagonal[0, torch.arange(steps), torch.arange(steps) * slots // steps] = 1.0  # step s reads slot s/S of N
+    reversed_ = diagonal.flip(-1)
+    uniform = torch.full((1, steps, slots), 1 / slots)
+    lengths = torch.tensor([steps])
+    losses = [float(guided_attention_loss(a, lengths)) for a in (diagonal, uniform, reversed_)]
+    assert losses[0] < 0.25 * losses[1] and losses[1] < losses[2]
+
+
+def test_guided_attention_loss_ignores_steps_after_each_items_end():
+    alignments = torch.full((2, 6, 3), 1 / 3)
+    alignments[1, 3:] = torch.tensor([1.0, 0.0, 0.0])  # past item 1's 3 steps: far off its diagonal
+    lengths = torch.tensor([6, 3])
+    padded = guided_attention_loss(alignments, lengths)
+    alignments[1, 3:] = torch.tensor([0.0, 0.0, 1.0])
+    assert torch.isclose(padded, guided_attention_loss(alignments, lengths))
+    assert guided_attention_loss(alignments, lengths, sigma=0.05) > guided_attention_loss(alignments, lengths, sigma=1.0)
