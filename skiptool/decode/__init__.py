@@ -110,7 +110,7 @@ TASKS: dict[str, dict[str, Callable[[DecodeRequest], None]]] = {
     "ctc_asr": {"transcribe": _ctc_transcribe},
     "speech_classifier": {"classify": _classify},
     "mib": {task: _mib(task) for task in MIB_TASKS},
-    "piecewise": {task: _baseline(task) for task in ("image2text", "image2speech")},
+    "piecewise": {task: _baseline(task) for task in ("image2text", "image2speech", "text2speech")},
     "cyclegan": {"image2speech": _baseline("image2speech")},
     "pvae": {"embed": _pvae_embed, "speech2image": _pvae_speech2image, "image2speech": _pvae_image2speech,
              "grids": _pvae_grids},

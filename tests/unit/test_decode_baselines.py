@@ -127,6 +127,17 @@ def test_piecewise_image2speech_speaks_its_captions(piecewise_exp, data, tmp_pat
     assert (again / "mel" / "utt2num_frames").read_text() == (out / "mel" / "utt2num_frames").read_text()
 
 
+def test_piecewise_text2speech_is_its_tts_alone(piecewise_exp, data, tmp_path):
+    out = run(piecewise_exp, "text2speech", tmp_path / "t2s", text=data["speech"])
+    for kind in ("mel", "linear"):
+        found = dict(kaldiio.load_scp(str(out / kind / "feats.scp")))
+        assert sorted(found) == sorted(SENTENCES) and all(0 < len(v) <= 4 * 2 for v in found.values())
+        assert read_table(out / kind / "text") == SENTENCES
+    assert read_table(out / "text") == SENTENCES
+    with pytest.raises(SkiptoolError, match=r"--data text=DIR: missing; task 'text2speech' of model 'piecewise'"):
+        run(piecewise_exp, "text2speech", tmp_path / "x", image=data["image"])
+
+
 def test_cyclegan_num_frames_is_the_mean_training_length(cyclegan_exp, data):
     lengths = [len(m) for _, m in kaldiio.load_scp_sequential(str(data["speech"] / "feats.scp"))]
     expected = int(np.ceil(np.mean(lengths) / 2)) * 2  # r = 2
