@@ -130,7 +130,7 @@ model_args() {  # overrides the recipe adds for model $1 (tokens, image size, ba
 model_tasks() {  # what model $1 generates (skiptool decode --task), in the order decoded
   case $1 in
     mib*) echo "image2text speech2text text2speech image2speech text2image embed" ;;
-    piecewise) echo "image2text image2speech" ;;
+    piecewise) echo "image2text image2speech text2speech" ;;
     cyclegan) echo "image2speech" ;;
   esac
 }
