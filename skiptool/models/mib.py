@@ -21,7 +21,8 @@ alternating schedule gives one corpus per batch); a mixed batch has both, half e
 
 Losses (`forward` returns loss = L_recon + classifier_weight * L_adv, Eq. 3-7):
 - image_l1: mean |D^img(u^txt_A) - x^img| over pixels (images mapped to [-1, 1] to match tanh);
-- speech: mel_l1 + linear_l1 (mean over valid frames and bins) + stop_bce (stop token, Tacotron);
+- speech: mel_l1 + linear_l1 (mean over valid frames and bins) + stop_bce (stop token, Tacotron),
+  plus guided_attn when `guided_attention_weight` > 0 (not in the paper; `speech_decoder_loss`);
 - text_ce_image, text_ce_speech: per-token cross-entropy of D^txt(u^img_A), D^txt(u^spch_B),
   teacher-forced, targets ending in <eos>;
 - adv_ce: C's 3-way cross-entropy on z of every item (image, text of A and B, speech), L_C of
