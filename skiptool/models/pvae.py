@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from skiptool.nn import (
     ConditionalLSTMDecoder,
+    RandomAffine,
     ConvEncoder2d,
     DeconvDecoder2d,
     GaussianHead,
@@ -109,6 +110,12 @@ class PVAEConfig:
     # identity out of z_a, speech->image out of z_i, and the two trade against z_s purity differently.
     kl_z_a_weight: float | None = None
     kl_z_i_weight: float | None = None
+    # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
+    # and shifted (+-translate of the side) before every encoder and as the reconstruction target
+    # (skiptool/nn/augment.py). With MNIST's 10k test split alone there are 8,000 training images.
+    image_augment_degrees: float = 0.0
+    image_augment_translate: float = 0.0
+    image_augment_scale: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -148,6 +155,10 @@ class PVAEConfig:
                                  f"remove {name} or use pvae or pvae_nocm")
         self.kl_z_a_weight = self.kl_style_weight if self.kl_z_a_weight is None else self.kl_z_a_weight
         self.kl_z_i_weight = self.kl_style_weight if self.kl_z_i_weight is None else self.kl_z_i_weight
+        augment = {name: getattr(self, f"image_augment_{name}") for name in ("degrees", "translate", "scale")}
+        RandomAffine(**augment)  # validates the ranges
+        if any(augment.values()) and "image" not in self.modalities:
+            raise ValueError(f"image_augment_* is set but variant '{self.variant}' has no images; remove it")
 
     def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
         if value is None:
@@ -236,6 +247,8 @@ class PVAE(nn.Module):
             self.image_decoder = DeconvDecoder2d(
                 sum(latents.values()), [cfg.image_hidden_dim], start_size,
                 [*cfg.image_decoder_channels, cfg.image_channels], cfg.kernel_size)
+        self.image_augment = RandomAffine(cfg.image_augment_degrees, cfg.image_augment_translate,
+                                          cfg.image_augment_scale)  # training mode only
         # Utterance lengths seen in training (a sum and a count, saved with the weights): without a
         # reference utterance, generated speech takes the mean training length.
         self.register_buffer("speech_frames_seen", torch.zeros((), dtype=torch.float64))
@@ -296,6 +309,8 @@ class PVAE(nn.Module):
         """
         cfg = self.cfg
         speech, lengths, image = self._inputs(batch)
+        if image is not None:
+            image = self.image_augment(image)  # the identity unless training with image_augment_*
         if self.joint_encoder is not None:
             posterior = self.joint_encoder(speech, lengths, image)
         elif cfg.variant == "vae_sp":

@@ -519,3 +519,28 @@ def test_kl_z_a_and_z_i_weights_override_the_style_weight():
         tiny(kl_z_a_weight=-0.5)
     with pytest.raises(ValueError, match="kl_z_i_weight"):
         tiny("vae_im", kl_z_i_weight=2.0)
+
+
+# ---------------------------------------------------------------- image augmentation
+
+
+def test_image_augmentation_acts_in_training_only():
+    batch = make_batch()
+    plain = PVAE(tiny(cm_negatives="all"))
+    augmented = PVAE(tiny(cm_negatives="all", image_augment_degrees=20, image_augment_translate=0.2))
+    augmented.load_state_dict(plain.state_dict())  # no parameters of its own: old checkpoints load
+    for mode in ("eval", "train"):
+        getattr(plain, mode)(), getattr(augmented, mode)()
+        torch.manual_seed(5)
+        expected = plain.terms(batch)["nll_image"]
+        torch.manual_seed(5)
+        got = augmented.terms(batch)["nll_image"]
+        assert torch.equal(got, expected) == (mode == "eval")
+
+
+def test_image_augmentation_config_is_checked():
+    with pytest.raises(ValueError, match="RandomAffine"):
+        tiny(image_augment_translate=0.6)
+    with pytest.raises(ValueError, match="image_augment"):
+        tiny("vae_sp", image_augment_degrees=10)
+    assert tiny("vae_sp").image_augment_degrees == 0.0

@@ -1,0 +1,54 @@
+"""Data augmentation as a layer of the model, active in training mode only (the shape of ESPnet2's
+SpecAug module): dev losses, decoding and scoring see the data unchanged, and the random draws come
+from torch's generator, which the trainer checkpoints, so a resumed run stays bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class RandomAffine(nn.Module):
+    """A random rotation (+-`degrees`), isotropic scaling (1 +- `scale`) and translation
+    (+-`translate` of the side, per axis) of every image of a batch (B, C, H, W), drawn uniformly
+    and independently per image; pixels brought in from outside the image are 0 (MNIST's
+    background). torchvision's RandomAffine does the same per image on PIL images or tensors; here
+    one batched `affine_grid` + `grid_sample` warps the whole batch at once, on the model's device.
+    Identity when every range is 0 or in eval mode.
+    """
+
+    def __init__(self, degrees: float = 0.0, translate: float = 0.0, scale: float = 0.0):
+        super().__init__()
+        if degrees < 0 or not 0 <= translate < 0.5 or not 0 <= scale < 1:
+            raise ValueError(f"RandomAffine needs degrees >= 0, 0 <= translate < 0.5 and 0 <= scale < 1; "
+                             f"got degrees={degrees}, translate={translate}, scale={scale}")
+        self.degrees, self.translate, self.scale = degrees, translate, scale
+
+    @property
+    def active(self) -> bool:
+        return bool(self.degrees or self.translate or self.scale)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if not (self.training and self.active):
+            return images
+        batch = images.size(0)
+
+        def uniform(*shape: int) -> Tensor:  # U(-1, 1)
+            return torch.rand(*shape, device=images.device, dtype=images.dtype) * 2 - 1
+
+        angle = uniform(batch) * math.radians(self.degrees)
+        zoom = 1 + uniform(batch) * self.scale
+        # theta maps output to input coordinates in [-1, 1]: a shift of t of the side is 2t there
+        shift = uniform(batch, 2) * 2 * self.translate
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], -1),
+                             torch.stack([sin, cos, shift[:, 1]], -1)], 1)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def extra_repr(self) -> str:
+        return f"degrees={self.degrees}, translate={self.translate}, scale={self.scale}"
