@@ -8,7 +8,7 @@ batch entries `image` (B, C, H, W) in [0, 1] or `speech` (B, T, D) + `speech_len
 
 Choices not fixed by any paper (the classifiers only need to be accurate, see RESULTS):
 - image: two conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool), dropout, FC, FC; while
-  training, images are shifted by up to `max_shift` pixels (a cheap augmentation that matters with
+  training, images are shifted by up to `max_shift` pixels (skiptool/nn/augment.py; a cheap augmentation that matters with
   the few thousand MNIST images a 10k-only split leaves for training).
 - speech: each utterance is mean/variance normalised over its own frames first (`utterance_cmvn`),
   so that generated FBank with a level offset are judged by their shape; padded frames are zeroed
@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, collate, data_dir
+from skiptool.nn.augment import random_shift
 from skiptool.utils.errors import SkiptoolError
 
 
@@ -118,15 +119,6 @@ class ImageClassifier(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         _require(batch, "image", "label")
         return _classification_loss(self.logits(batch), batch["label"], self.cfg.num_classes)
-
-
-def random_shift(image: Tensor, max_shift: int) -> Tensor:
-    """Translate each image by a random whole number of pixels in [-max_shift, max_shift] along
-    each axis, filling with zeros (torch's global RNG, so training stays reproducible)."""
-    b, _, h, w = image.shape
-    padded = F.pad(image, (max_shift,) * 4)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b)).tolist()
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
 
 
 class SpeechClassifier(nn.Module):

@@ -1,6 +1,7 @@
-"""Data augmentation as a layer of the model, active in training mode only (the shape of ESPnet2's
-SpecAug module): dev losses, decoding and scoring see the data unchanged, and the random draws come
-from torch's generator, which the trainer checkpoints, so a resumed run stays bit-identical.
+"""Data augmentation for training: `random_shift` (a function: whole-pixel translations) and
+`RandomAffine` (a layer of the model, active in training mode only, the shape of ESPnet2's SpecAug
+module), so that dev losses, decoding and scoring see the data unchanged. The random draws come from
+torch's global generator, which the trainer checkpoints, so a resumed run stays bit-identical.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def random_shift(image: Tensor, max_shift: int) -> Tensor:
+    """Translate each image by a random whole number of pixels in [-max_shift, max_shift] along
+    each axis, filling with zeros (torch's global RNG)."""
+    b, _, h, w = image.shape
+    padded = F.pad(image, (max_shift,) * 4)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b)).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
 
 
 class RandomAffine(nn.Module):

@@ -16,7 +16,6 @@ from skiptool.models.classifier import (
     SpeechClassifier,
     SpeechClassifierConfig,
     predict_labels,
-    random_shift,
 )
 from skiptool.train.trainer import load_experiment_config
 from skiptool.utils.errors import SkiptoolError
@@ -74,17 +73,6 @@ def test_image_classifier_learns_a_toy_task():
     model.eval()
     assert model({"image": images, "label": labels})[1]["acc"] == 1.0
     assert loss.item() < first / 3
-
-
-def test_random_shift_moves_content_within_bounds():
-    torch.manual_seed(1)
-    image = torch.zeros(16, 1, 8, 8)
-    image[:, :, 4, 4] = 1.0
-    shifted = random_shift(image, 2)
-    rows, cols = shifted[:, 0].nonzero()[:, 1], shifted[:, 0].nonzero()[:, 2]
-    assert shifted.shape == image.shape and shifted.sum() == 16
-    assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
-    assert len(set(zip(rows.tolist(), cols.tolist()))) > 1
 
 
 def test_predict_labels_gives_a_class_per_key(tmp_path):

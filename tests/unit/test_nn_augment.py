@@ -1,10 +1,12 @@
-"""RandomAffine (skiptool/nn/augment.py): identity in eval mode and at zero ranges, draws within
-its ranges, independent per image, reproducible from torch's seed."""
+"""Training-time augmentation (skiptool/nn/augment.py): random_shift keeps content within its
+bounds; RandomAffine is the identity in eval mode and at zero ranges, draws within its ranges,
+independently per image, reproducibly from torch's seed."""
 
 import pytest
 import torch
 
 from skiptool.nn import RandomAffine
+from skiptool.nn.augment import random_shift
 
 
 def blob(batch: int = 8, side: int = 28) -> torch.Tensor:
@@ -67,3 +69,14 @@ def test_reproducible_from_the_torch_seed():
 def test_bad_ranges_are_refused(kwargs):
     with pytest.raises(ValueError, match="RandomAffine"):
         RandomAffine(**kwargs)
+
+
+def test_random_shift_moves_content_within_bounds():
+    torch.manual_seed(1)
+    image = torch.zeros(16, 1, 8, 8)
+    image[:, :, 4, 4] = 1.0
+    shifted = random_shift(image, 2)
+    rows, cols = shifted[:, 0].nonzero()[:, 1], shifted[:, 0].nonzero()[:, 2]
+    assert shifted.shape == image.shape and shifted.sum() == 16
+    assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 1
