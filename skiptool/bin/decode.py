@@ -30,6 +30,10 @@ def decode(
     checkpoint: str = typer.Option("best", "--checkpoint", help="best, latest or an epoch number."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of style draws and prior samples."),
+    num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean",
+                                   help="PVAE image2speech: frames per generated utterance, or 'mean' (the "
+                                        "model's mean training length); default: the style reference's "
+                                        "length, or the mean without --style."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a finished OUT_DIR."),
 ) -> None:
     """Run TASK of the model in EXP_DIR on feature dirs, writing OUT_DIR; a finished OUT_DIR is kept.
@@ -42,7 +46,14 @@ def decode(
     from skiptool.train.trainer import load_experiment, load_trained_model
     from skiptool.utils.fileio import is_done, mark_done
 
-    check_task(load_experiment(exp_dir).model, task)  # before any slow work
+    model_name = load_experiment(exp_dir).model
+    check_task(model_name, task)  # before any slow work
+    if num_frames is not None:
+        if (model_name, task) != ("pvae", "image2speech"):
+            raise SkiptoolError(f"--num-frames is for --task image2speech of a pvae model, not {task} of "
+                                f"{model_name}; remove it")
+        if num_frames != "mean" and not (num_frames.isdigit() and int(num_frames) > 0):
+            raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames or 'mean'")
     data_dirs, style_dirs = parse_data_args(data, "--data"), parse_data_args(style, "--style")
     for flag, dirs in (("--data", data_dirs), ("--style", style_dirs)):
         for name, path in dirs.items():
@@ -65,7 +76,8 @@ def decode(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     (out_dir / ".decoding").touch()
-    run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir), task)
+    run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir,
+                           num_frames if num_frames in (None, "mean") else int(num_frames)), task)
     (out_dir / ".decoding").unlink()
     mark_done(out_dir, DONE)
     typer.echo(f"{out_dir}: {task} done with {exp_dir} ({checkpoint} checkpoint)")

@@ -30,6 +30,7 @@ class DecodeRequest:
     style: dict[str, Path] = field(default_factory=dict)  # style-reference feature dirs by modality
     seed: int = 0
     exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
+    num_frames: int | str | None = None  # PVAE image2speech: generated length (N or "mean"; None: the reference's)
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""
@@ -66,7 +67,7 @@ def _pvae_image2speech(req: DecodeRequest) -> None:
     from skiptool.decode import pvae
 
     pvae.image_to_speech(req.model, req.need("data", "image", "image2speech"), req.out_dir, req.device,
-                         style_speech_dir=req.style.get("speech"), seed=req.seed)
+                         style_speech_dir=req.style.get("speech"), seed=req.seed, num_frames=req.num_frames)
 
 
 def _pvae_grids(req: DecodeRequest) -> None:

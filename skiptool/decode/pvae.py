@@ -84,6 +84,11 @@ def _style_draw(num_sources: int, num_refs: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(num_refs, size=num_sources)
 
 
+def _write_styles(out_dir: Path, source_keys: list[str], style_keys: list[str], draw: np.ndarray) -> None:
+    """out_dir/utt2style: the style reference each output was generated with."""
+    write_table(out_dir / "utt2style", {key: style_keys[int(j)] for key, j in zip(source_keys, draw)})
+
+
 def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
     """(N, C, S, S) in [0, 1] -> an image feature dir (as `skiptool feats --type image`) + png/."""
     from PIL import Image
@@ -132,23 +137,28 @@ def speech_to_image(model: PVAE, speech_dir: Path, out_dir: Path, device: torch.
         done += len(batch_keys)
     _write_images(out_dir, keys, torch.cat(images))
     _copy_labels(speech_dir, out_dir / "utt2label")
+    if styles is not None:
+        _write_styles(out_dir, speech.keys, styles.keys, draw)
 
 
 @torch.no_grad()
 def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.device,
-                    style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | None = None) -> None:
+                    style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | str | None = None) -> None:
     """A spoken digit (FBank) per image of image_dir: z_s from the image, the speaking style z_a
-    and the length of a (seeded) random utterance of style_speech_dir or, without one, the prior
-    and `num_frames` frames (default: the mean length of the model's training utterances).
-    Writes feats.scp, utt2num_frames, utt2label and text (digit words) and copies conf.yaml /
-    cmvn.ark of the reference speech so the features can be vocoded."""
+    of a (seeded) random utterance of style_speech_dir or, without one, of the prior. Its length:
+    `num_frames` frames when given ("mean": the mean length of the model's training utterances),
+    else the reference's length, or the mean training length without a reference.
+    Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
+    per output) and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
-    if styles is None and num_frames is None:
+    if num_frames == "mean" or (styles is None and num_frames is None):
         num_frames = model.mean_speech_frames
         if num_frames is None:
-            raise SkiptoolError("image2speech without --style speech=DIR: the model has no record of its "
-                                "training lengths; give a style reference")
+            raise SkiptoolError("image2speech: the model has no record of its training lengths (an old "
+                                "checkpoint); give a style reference or --num-frames N")
+    if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
+        raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames or 'mean'")
     draw = _style_draw(len(images), len(styles), seed) if styles else None
     generator = torch.Generator().manual_seed(seed)
     generated: dict[str, np.ndarray] = {}
@@ -160,7 +170,7 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
             lengths = [num_frames] * len(batch_keys)
         else:
             refs = collate([styles[int(j)] for j in draw[done:done + len(batch_keys)]])
-            lengths = refs["speech_lengths"].tolist()
+            lengths = refs["speech_lengths"].tolist() if num_frames is None else [num_frames] * len(batch_keys)
             style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
             frames = model.image_to_speech(image, max(lengths), style,
                                            refs["speech_lengths"].to(device) if style is not None else None,
@@ -177,6 +187,8 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
         labels = read_table(image_dir / "utt2label")
         write_table(out_dir / "utt2label", labels)
         write_table(out_dir / "text", {k: DIGIT_WORDS[int(v)] for k, v in labels.items() if int(v) < 10})
+    if styles is not None:
+        _write_styles(out_dir, images.keys, styles.keys, draw)
     if style_speech_dir is not None:
         for name in ("conf.yaml", "cmvn.ark"):
             if (style_speech_dir / name).is_file():

@@ -66,6 +66,8 @@ def test_decode_user_errors(cli, trained, tmp_path):
     assert_user_error(cli("decode", tmp_path, tmp_path / "o", "--task", "classify"), "config.yaml")
     assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={trained['image']}"),
                       "image")
+    assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
+                          "--num-frames", "40"), "--num-frames is for --task image2speech of a pvae model")
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")

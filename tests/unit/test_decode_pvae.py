@@ -86,14 +86,41 @@ def test_speech_to_image_writes_an_image_feature_dir(dirs, tmp_path):
 @pytest.mark.parametrize("style", [True, False])
 def test_image_to_speech_takes_the_reference_length_and_is_vocodable(dirs, tmp_path, style):
     decode.image_to_speech(model("pvae"), dirs["image"], tmp_path, CPU,
-                           style_speech_dir=dirs["speech"] if style else None, seed=1, num_frames=7)
+                           style_speech_dir=dirs["speech"] if style else None, seed=1,
+                           num_frames=None if style else 7)
     generated = FeatsDataset(tmp_path, labels=True)
-    lengths = {len(f) for f in generated.feats}
-    ref_lengths = {len(f) for f in FeatsDataset(dirs["speech"]).feats}
-    assert lengths <= ref_lengths if style else lengths == {7}
+    if style:  # each output as long as the reference it names in utt2style
+        references = FeatsDataset(dirs["speech"])
+        ref_length = {k: len(f) for k, f in zip(references.keys, references.feats)}
+        used = read_table(tmp_path / "utt2style")
+        assert set(used) == set(generated.keys)
+        assert all(len(f) == ref_length[used[k]] for k, f in zip(generated.keys, generated.feats))
+    else:
+        assert {len(f) for f in generated.feats} == {7} and not (tmp_path / "utt2style").exists()
     text = read_table(tmp_path / "text")
     assert text["img00_1"] == "one" and set(text) == set(generated.keys)
     assert (tmp_path / "cmvn.ark").exists() == style and (tmp_path / "conf.yaml").exists() == style
+
+
+def test_image_to_speech_num_frames_overrides_the_reference_length(dirs, tmp_path):
+    m = model("pvae")
+    decode.image_to_speech(m, dirs["image"], tmp_path / "n", CPU, style_speech_dir=dirs["speech"], num_frames=5)
+    assert {len(f) for f in FeatsDataset(tmp_path / "n").feats} == {5}
+    with torch.no_grad():
+        m.speech_frames_seen += 12.0
+        m.speech_items_seen += 2.0
+    decode.image_to_speech(m, dirs["image"], tmp_path / "mean", CPU, style_speech_dir=dirs["speech"],
+                           num_frames="mean")
+    assert {len(f) for f in FeatsDataset(tmp_path / "mean").feats} == {6}
+    with pytest.raises(SkiptoolError, match="--num-frames 0"):
+        decode.image_to_speech(m, dirs["image"], tmp_path / "zero", CPU, num_frames=0)
+
+
+def test_speech_to_image_names_its_style_references(dirs, tmp_path):
+    decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path, CPU, style_image_dir=dirs["image"], seed=2)
+    used = read_table(tmp_path / "utt2style")
+    assert set(used) == set(FeatsDataset(dirs["speech"]).keys)
+    assert set(used.values()) <= set(ImageFeatsDataset(dirs["image"]).keys)
 
 
 def test_generation_is_seeded(dirs, tmp_path):
