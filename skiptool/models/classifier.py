@@ -8,8 +8,8 @@ batch entries `image` (B, C, H, W) in [0, 1] or `speech` (B, T, D) + `speech_len
 
 Choices not fixed by any paper (the classifiers only need to be accurate, see RESULTS):
 - image: two conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool), dropout, FC, FC; while
-  training, images are shifted by up to `max_shift` pixels (skiptool/nn/augment.py; a cheap augmentation that matters with
-  the few thousand MNIST images a 10k-only split leaves for training).
+  training, images are shifted by up to `max_shift` pixels (`random_shift` of skiptool/nn/augment.py:
+  a cheap augmentation that matters with the few thousand MNIST images a 10k-only split leaves).
 - speech: each utterance is mean/variance normalised over its own frames first (`utterance_cmvn`),
   so that generated FBank with a level offset are judged by their shape; padded frames are zeroed
   before every convolution and excluded from batch-norm statistics and pooling, so a batch's

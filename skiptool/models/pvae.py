@@ -44,12 +44,12 @@ from torch import Tensor, nn
 
 from skiptool.nn import (
     ConditionalLSTMDecoder,
-    RandomAffine,
     ConvEncoder2d,
     DeconvDecoder2d,
     GaussianHead,
     LSTMSummary,
     Posterior,
+    RandomAffine,
     bernoulli_log_likelihood,
     in_batch_negatives,
     kernel_hinge,

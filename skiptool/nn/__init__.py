@@ -4,7 +4,7 @@
 - `rnn`: LSTM sequence summariser (pre-encoder), LSTM frame decoder conditioned on a vector
 - `conv`: strided-conv image encoder, FC + transposed-conv image decoder
 - `contrastive`: RBF kernel and the in-batch kernel hinge loss
-- `augment`: data augmentation layers, active in training mode only
+- `augment`: data augmentation for training (a random-shift function, a random-affine layer)
 """
 
 from skiptool.nn.augment import RandomAffine
@@ -24,7 +24,7 @@ from skiptool.nn.vae import (
 
 __all__ = [
     "ConditionalLSTMDecoder", "ConvEncoder2d", "DeconvDecoder2d", "GaussianHead", "LSTMSummary",
-    "Posterior", "RandomAffine", "bernoulli_log_likelihood", "diag_normal", "in_batch_negatives", "kernel_hinge",
-    "kl_between", "kl_to_standard_normal", "length_mask", "rbf_kernel", "sample",
+    "Posterior", "RandomAffine", "bernoulli_log_likelihood", "diag_normal", "in_batch_negatives",
+    "kernel_hinge", "kl_between", "kl_to_standard_normal", "length_mask", "rbf_kernel", "sample",
     "unit_gaussian_log_likelihood",
 ]
