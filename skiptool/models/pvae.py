@@ -65,6 +65,7 @@ Variant = Literal["pvae", "pvae_nocm", "jmvae_kl", "vae_sp", "vae_im"]
 
 PARTITIONED = ("pvae", "pvae_nocm")
 MULTIMODAL = ("pvae", "pvae_nocm", "jmvae_kl")
+AUGMENT_INPUTS = ("all", "encoders", "unimodal")  # PVAEConfig.image_augment_inputs
 
 
 @dataclass
@@ -111,11 +112,15 @@ class PVAEConfig:
     kl_z_a_weight: float | None = None
     kl_z_i_weight: float | None = None
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
-    # and shifted (+-translate of the side) before every encoder and as the reconstruction target
-    # (skiptool/nn/augment.py). With MNIST's 10k test split alone there are 8,000 training images.
+    # and shifted (+-translate of the side) (skiptool/nn/augment.py). With MNIST's 10k test split
+    # alone there are 8,000 training images.
     image_augment_degrees: float = 0.0
     image_augment_translate: float = 0.0
     image_augment_scale: float = 0.0
+    # Where the warped image goes: "all" (every encoder, and it is the reconstruction target),
+    # "encoders" (every encoder; the clean image is the target), "unimodal" (the unimodal image
+    # encoder alone, i.e. CH and CM; the joint encoder and the target see the clean image).
+    image_augment_inputs: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -157,6 +162,12 @@ class PVAEConfig:
         self.kl_z_i_weight = self.kl_style_weight if self.kl_z_i_weight is None else self.kl_z_i_weight
         augment = {name: getattr(self, f"image_augment_{name}") for name in ("degrees", "translate", "scale")}
         RandomAffine(**augment)  # validates the ranges
+        if self.image_augment_inputs not in AUGMENT_INPUTS:
+            raise ValueError(f"image_augment_inputs must be one of {', '.join(AUGMENT_INPUTS)}, "
+                             f"got '{self.image_augment_inputs}'")
+        if self.image_augment_inputs == "unimodal" and self.variant not in MULTIMODAL:
+            raise ValueError(f"image_augment_inputs=unimodal but variant '{self.variant}' has one encoder; "
+                             f"use all or encoders")
         if any(augment.values()) and "image" not in self.modalities:
             raise ValueError(f"image_augment_* is set but variant '{self.variant}' has no images; remove it")
 
@@ -309,14 +320,18 @@ class PVAE(nn.Module):
         """
         cfg = self.cfg
         speech, lengths, image = self._inputs(batch)
+        warped = image  # the identity unless training with image_augment_*
         if image is not None:
-            image = self.image_augment(image)  # the identity unless training with image_augment_*
+            warped = self.image_augment(image)
+        encoder_image = image if cfg.image_augment_inputs == "unimodal" else warped
+        if cfg.image_augment_inputs == "all":
+            image = warped  # also the reconstruction target
         if self.joint_encoder is not None:
-            posterior = self.joint_encoder(speech, lengths, image)
+            posterior = self.joint_encoder(speech, lengths, encoder_image)
         elif cfg.variant == "vae_sp":
             posterior = self.speech_encoder(speech, lengths)
         else:
-            posterior = self.image_encoder(image=image)
+            posterior = self.image_encoder(image=encoder_image)
         z = {name: sample(p) for name, p in posterior.items()}
 
         terms: dict[str, Tensor] = {}
@@ -334,7 +349,7 @@ class PVAE(nn.Module):
 
         if self.joint_encoder is not None and (cfg.alpha_ch or cfg.alpha_cm):
             unimodal = {"speech": self.speech_encoder(speech, lengths),
-                        "image": self.image_encoder(image=image)}
+                        "image": self.image_encoder(image=warped)}
             terms["ch"] = sum(kl_between(posterior[name], r[name])
                               for r in unimodal.values() for name in r)
             if cfg.variant == "pvae":

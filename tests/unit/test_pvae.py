@@ -544,3 +544,34 @@ def test_image_augmentation_config_is_checked():
     with pytest.raises(ValueError, match="image_augment"):
         tiny("vae_sp", image_augment_degrees=10)
     assert tiny("vae_sp").image_augment_degrees == 0.0
+
+
+@pytest.mark.parametrize("inputs, joint_warped, target_warped",
+                         [("all", True, True), ("encoders", True, False), ("unimodal", False, False)])
+def test_image_augmentation_goes_where_configured(inputs, joint_warped, target_warped):
+    model = PVAE(tiny(cm_negatives="all", image_augment_degrees=10, image_augment_inputs=inputs)).train()
+    model.image_augment.register_forward_hook(lambda m, args, out: 1 - args[0])  # a recognisable "warp"
+    batch = make_batch()
+    clean, warped = batch["image"], 1 - batch["image"]
+    seen = {}
+    model.joint_encoder.register_forward_pre_hook(lambda m, args: seen.update(joint=args[2]))
+    model.image_encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.update(unimodal=kwargs["image"]), with_kwargs=True)
+    log_likelihood = model._image_log_likelihood
+
+    def recording_log_likelihood(image, z):
+        seen["target"] = image
+        return log_likelihood(image, z)
+
+    model._image_log_likelihood = recording_log_likelihood
+    model.terms(batch)
+    assert torch.equal(seen["unimodal"], warped)  # CH and CM always see the warp
+    assert torch.equal(seen["joint"], warped if joint_warped else clean)
+    assert torch.equal(seen["target"], warped if target_warped else clean)
+
+
+def test_image_augment_inputs_is_checked():
+    with pytest.raises(ValueError, match="image_augment_inputs must be one of"):
+        tiny(image_augment_inputs="decoder")
+    with pytest.raises(ValueError, match="image_augment_inputs=unimodal"):
+        tiny("vae_im", image_augment_inputs="unimodal")
