@@ -29,6 +29,7 @@ espeak_takes=5          # built-in corpus: takes of every digit per speaker
 train_args="train.max_epochs=10 train.batch_size=64"  # overrides for the PVAE models: a 2-core CPU
                         # budget; the paper's schedule is the configs' own (400 epochs, batch 256): --train-args ""
 epochs=                 # override train.max_epochs of every model, classifiers included (empty: the configs')
+average_nbest=0         # decode with the mean weights of the N best epochs by dev loss (0: best.pt)
 n_iter=60               # Griffin-Lim iterations
 overwrite=false         # redo finished steps
 
@@ -54,6 +55,8 @@ Options (default):
   --train-args \"K=V ...\" config overrides for the PVAE models (\"train.max_epochs=10 train.batch_size=64\":
                         a CPU budget; \"\" trains the configs' paper schedule, 400 epochs of batch 256)
   --epochs N            override every model's train.max_epochs, classifiers included (the configs')
+  --average-nbest N     decode the mean of the N best epochs' weights (ESPnet's nbest averaging;
+                        stage 3 keeps their checkpoints, stage 4 averages them); 0 decodes best.pt (0)
   --n-iter N            Griffin-Lim iterations (60)
   --overwrite BOOL      redo finished steps (false)
 Corpus locations come from db.sh (or the environment)."
@@ -98,6 +101,11 @@ exp=exp/$setup
 suffix=${tag:+_$tag}
 ow=(); [ "$overwrite" = true ] && ow=(--overwrite)
 epoch_override=(); [ -n "$epochs" ] && epoch_override=(train.max_epochs="$epochs")
+decode=decode_test; checkpoint=(); keep_nbest=(); results_name=RESULTS$suffix
+if [ "$average_nbest" -gt 0 ]; then   # decode dirs and RESULTS name the averaged checkpoint
+  decode=decode_test_ave${average_nbest}best; checkpoint=(--checkpoint "ave_${average_nbest}best")
+  keep_nbest=(train.keep_nbest="$average_nbest"); results_name=${results_name}_ave${average_nbest}best
+fi
 
 model_config() {  # the training config of model $1
   if [ "$1" = pvae ]; then echo "$config"; else echo "conf/train_$1.yaml"; fi
@@ -185,32 +193,35 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" \
       --data speech="$dump/fbank/train" --data image="$dump/image/train" \
       --dev-data speech="$dump/fbank/dev" --dev-data image="$dump/image/dev" \
-      --device "$device" "${ow[@]}" $train_args "${epoch_override[@]}"
+      --device "$device" "${ow[@]}" $train_args "${epoch_override[@]}" "${keep_nbest[@]}"
   done
 fi
 
 # ----------------------------------------------------------------------------- stage 4
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   echo "stage 4: decoding (latents; cross-modal generation in reference styles; style grids)"
+  if [ "$average_nbest" -gt 0 ]; then
+    for m in $models; do skiptool average "$exp/$m$suffix" --nbest "$average_nbest" --overwrite; done
+  fi
   for m in $models; do
     inputs=()
     case $m in vae_im) ;; *) inputs+=(--data speech="$dump/fbank/test") ;; esac
     case $m in vae_sp) ;; *) inputs+=(--data image="$dump/image/test") ;; esac
-    skiptool decode "$exp/$m$suffix" "$exp/$m$suffix/decode_test/embed" --task embed "${inputs[@]}" \
-      --device "$device" "${ow[@]}"
+    skiptool decode "$exp/$m$suffix" "$exp/$m$suffix/$decode/embed" --task embed "${inputs[@]}" \
+      --device "$device" "${checkpoint[@]}" "${ow[@]}"
   done
   for m in $(cross_models); do
-    dir=$exp/$m$suffix/decode_test
+    dir=$exp/$m$suffix/$decode
     skiptool decode "$exp/$m$suffix" "$dir/speech2image" --task speech2image \
-      --data speech="$dump/fbank/test" --style image="$dump/image/test" --device "$device" "${ow[@]}"
+      --data speech="$dump/fbank/test" --style image="$dump/image/test" --device "$device" "${checkpoint[@]}" "${ow[@]}"
     skiptool decode "$exp/$m$suffix" "$dir/image2speech" --task image2speech \
-      --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${ow[@]}"
+      --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${checkpoint[@]}" "${ow[@]}"
     # the same styles at the model's mean training length: a reference's own length is that of its
     # digit ("seven" in the time of "one"), which the style should not decide (RESULTS.md)
     skiptool decode "$exp/$m$suffix" "$dir/image2speech_mean_length" --task image2speech --num-frames mean \
-      --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${ow[@]}"
+      --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${checkpoint[@]}" "${ow[@]}"
     skiptool decode "$exp/$m$suffix" "$dir/grids" --task grids \
-      --data speech="$dump/fbank/test" --data image="$dump/image/test" --device "$device" "${ow[@]}"
+      --data speech="$dump/fbank/test" --data image="$dump/image/test" --device "$device" "${checkpoint[@]}" "${ow[@]}"
   done
 fi
 
@@ -218,7 +229,7 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   echo "stage 5: Griffin-Lim vocoding of the generated FBank"
   for m in $(cross_models); do
-    dir=$exp/$m$suffix/decode_test/image2speech
+    dir=$exp/$m$suffix/$decode/image2speech
     if [ -f "$dir/griffinlim/wav.scp" ] && [ "$overwrite" != true ]; then echo "$dir/griffinlim: already vocoded"; continue; fi
     skiptool vocode "$dir/feats.scp" "$dir/griffinlim" --type fbank --n-iter "$n_iter" "${ow[@]}"
   done
@@ -227,7 +238,7 @@ fi
 # ----------------------------------------------------------------------------- stage 6
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   echo "stage 6: scoring"
-  results=$exp/RESULTS${suffix}.md
+  results=$exp/$results_name.md
   rm -f "$results"   # remade from scratch: each stage-6 run writes one complete file
   section() { printf '\n## %s\n\n' "$1" >> "$results"; }
   section "Digit classifiers and recogniser on real test data"
@@ -242,7 +253,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 
   section "Table 1: weighted k-means purity (10 clusters) of latents inferred by the unimodal encoders"
   for m in $models; do
-    dir=$exp/$m$suffix/decode_test/embed
+    dir=$exp/$m$suffix/$decode/embed
     for scp in "$dir"/*_z*.scp; do
       name=$(basename "$scp" .scp)        # e.g. speech_z_s
       modality=${name%%_*}
@@ -254,7 +265,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 
   section "Cross-modal generation: accuracy of the digit classifiers on the generations"
   for m in $(cross_models); do
-    dir=$exp/$m$suffix/decode_test
+    dir=$exp/$m$suffix/$decode
     skiptool score --metric accuracy --system "$m$suffix speech->image" --ref "$dir/speech2image/utt2label" \
       --classifier "$exp/image_classifier" --feats "$dir/speech2image" --results "$results"
     skiptool score --metric accuracy --system "$m$suffix image->speech" --ref "$dir/image2speech/utt2label" \
@@ -266,10 +277,10 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 
   section "Cross-modal generation: WER of the Griffin-Lim audio of image->speech (pocketsphinx, digit grammar)"
   for m in $(cross_models); do
-    dir=$exp/$m$suffix/decode_test/image2speech
+    dir=$exp/$m$suffix/$decode/image2speech
     skiptool score --metric wer --system "$m$suffix image->speech" --ref "$dir/text" \
       --hyp-wav "$dir/griffinlim/wav.scp" --lm-text "$data/speech/train/text" \
       --hyp-out "$dir/pocketsphinx/text" --alignment "$dir/pocketsphinx/alignment.txt" --results "$results"
   done
-  echo "$0: results in $results; style grids in $exp/<model>/decode_test/grids, t-SNE and inertia plots in .../embed"
+  echo "$0: results in $results; style grids in $exp/<model>/$decode/grids, t-SNE and inertia plots in .../embed"
 fi

@@ -27,7 +27,8 @@ def decode(
     style: list[str] = typer.Option(None, "--style", metavar="NAME=DIR",
                                     help="Style references by modality (a random one, seeded, per output); "
                                          "without it, style is drawn from the prior."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="best, latest or an epoch number."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best, latest, an epoch number or "
+                                                                "ave_<N>best (skiptool average)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of style draws and prior samples."),
     num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean",

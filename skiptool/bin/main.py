@@ -3,6 +3,7 @@
     skiptool prep fsdd ../shared/data/fsdd data/fsdd
     skiptool data validate data/fsdd/train
     skiptool feats data/fsdd/train dump/fbank/train --type fbank --nj 2
+    skiptool average exp/pvae --nbest 10
     skiptool vocode dump/mel/test/feats.scp exp/gl --type mel
     skiptool score --metric wer --ref data/test/text --hyp exp/decode/text
 """
@@ -15,7 +16,7 @@ import sys
 import typer
 
 from skiptool import __version__
-from skiptool.bin import data, decode, feats, prep, score, synth, token, train, vocode
+from skiptool.bin import average, data, decode, feats, prep, score, synth, token, train, vocode
 from skiptool.utils import progress
 from skiptool.utils.errors import SkiptoolError
 
@@ -51,6 +52,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(token.app, name="token")
 app.command("feats", no_args_is_help=True)(feats.feats)
 app.command("train", no_args_is_help=True)(train.train)
+app.command("average", no_args_is_help=True)(average.average)
 app.command("decode", no_args_is_help=True)(decode.decode)
 app.command("vocode", no_args_is_help=True)(vocode.vocode)
 app.command("score", no_args_is_help=True)(score.score)

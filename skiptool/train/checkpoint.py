@@ -1,4 +1,6 @@
-"""Checkpoints of an experiment: `exp/<tag>/checkpoints/{N}epoch.pt`, `latest.pt`, `best.pt`.
+"""Checkpoints of an experiment: `exp/<tag>/checkpoints/{N}epoch.pt`, `latest.pt`, `best.pt`, and
+`ave_{N}best.pt`, the mean weights of the N best epochs (`skiptool average`, ESPnet's
+`average_nbest_models`).
 
 A checkpoint holds everything a resumed run needs to continue exactly as an uninterrupted one:
 model and optimizer state, the epoch just finished, the history of per-epoch stats, the best
@@ -19,6 +21,7 @@ import random
 import re
 import shutil
 from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
 BEST = "best.pt"
 _EPOCH_FILE = re.compile(r"^(\d+)epoch\.pt$")
+_AVERAGE_NAME = re.compile(r"^ave_\d+best$")
 
 
 def epoch_path(exp_dir: str | os.PathLike, epoch: int) -> Path:
@@ -38,12 +42,17 @@ def epoch_path(exp_dir: str | os.PathLike, epoch: int) -> Path:
 
 
 def checkpoint_path(exp_dir: str | os.PathLike, which: str = "best") -> Path:
-    """`which` is 'best', 'latest' or an epoch number."""
-    if which in ("best", "latest"):
+    """`which` is 'best', 'latest', an epoch number or 'ave_{N}best'."""
+    if which in ("best", "latest") or _AVERAGE_NAME.match(str(which)):
         return Path(exp_dir) / CHECKPOINT_DIR / f"{which}.pt"
     if str(which).isdigit():
         return epoch_path(exp_dir, int(which))
-    raise SkiptoolError(f"checkpoint '{which}': give best, latest or an epoch number")
+    raise SkiptoolError(f"checkpoint '{which}': give best, latest, an epoch number or ave_<N>best "
+                        f"(written by skiptool average)")
+
+
+def average_name(nbest: int) -> str:
+    return f"ave_{nbest}best"
 
 
 def saved_epochs(exp_dir: str | os.PathLike) -> list[int]:
@@ -98,9 +107,9 @@ def seed_everything(seed: int) -> None:
 
 
 def save_checkpoint(exp_dir: str | os.PathLike, epoch: int, state: dict[str, Any], *,
-                    is_best: bool, keep_last_n: int = 0) -> Path:
+                    is_best: bool, keep_last_n: int = 0, keep: Iterable[int] = ()) -> Path:
     """Write `{epoch}epoch.pt` atomically, point latest.pt (and best.pt if `is_best`) at it, and
-    delete epoch files older than the last `keep_last_n` (0 keeps all)."""
+    delete epoch files older than the last `keep_last_n` (0 keeps all) except the epochs `keep`."""
     path = epoch_path(exp_dir, epoch)
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
@@ -109,7 +118,10 @@ def save_checkpoint(exp_dir: str | os.PathLike, epoch: int, state: dict[str, Any
         _link_atomically(path, path.with_name(BEST))
     _link_atomically(path, path.with_name(LATEST))
     if keep_last_n > 0:
+        keep = set(keep)
         for old in saved_epochs(exp_dir)[:-keep_last_n]:
+            if old in keep:
+                continue
             with contextlib.suppress(FileNotFoundError):
                 epoch_path(exp_dir, old).unlink()
     return path
@@ -141,3 +153,52 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
         raise SkiptoolError(f"{path}: not a skiptool checkpoint (no model/epoch entries)")
     return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Averaging
+
+
+def nbest_epochs(history: Sequence[dict[str, Any]], metric: str, mode: str, nbest: int) -> list[int]:
+    """The `nbest` epochs of a checkpoint's history with the best `metric` (its dev stat, the train
+    stat for a run without dev data), best first; ties keep the earlier epoch, as best.pt does."""
+    def value(record: dict[str, Any]) -> float:
+        stats = record["dev"] or record["train"]
+        return stats[metric] if mode == "min" else -stats[metric]
+    ranked = sorted(history, key=lambda r: (value(r), r["epoch"]))
+    return [int(r["epoch"]) for r in ranked[:nbest]]
+
+
+def average_models(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of model state dicts (ESPnet's `average_nbest_models`); tensors that
+    are not floating point (step and frame counters) are taken from the first state."""
+    if not states:
+        raise ValueError("average_models: no states given")
+    averaged = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            averaged[key] = torch.stack([s[key].to(first.dtype) for s in states]).mean(dim=0)
+        else:
+            averaged[key] = first.clone()
+    return averaged
+
+
+def write_average(exp_dir: str | os.PathLike, nbest: int, metric: str, mode: str) -> tuple[Path, list[int]]:
+    """Average the models of the `nbest` best epochs of `exp_dir` (by `metric`, from latest.pt's
+    history) into `ave_{nbest}best.pt`, written atomically; returns its path and the epochs."""
+    latest = load_checkpoint(checkpoint_path(exp_dir, "latest"))
+    if len(latest["history"]) < nbest:
+        raise SkiptoolError(f"{exp_dir}: {len(latest['history'])} epochs trained, fewer than the {nbest} to "
+                            f"average; average {len(latest['history'])} or fewer")
+    epochs = nbest_epochs(latest["history"], metric, mode, nbest)
+    missing = [e for e in epochs if not epoch_path(exp_dir, e).is_file()]
+    if missing:
+        raise SkiptoolError(f"{epoch_path(exp_dir, missing[0])}: not found, but epoch {missing[0]} is among the "
+                            f"{nbest} best; train with train.keep_nbest >= {nbest} so that the best epochs stay, "
+                            f"or average fewer")
+    states = [load_checkpoint(epoch_path(exp_dir, e))["model"] for e in epochs]
+    path = checkpoint_path(exp_dir, average_name(nbest))
+    with atomic_write(path, "wb") as f:
+        torch.save({"epoch": int(latest["epoch"]), "model": average_models(states), "averaged_epochs": epochs,
+                    "metric": metric}, f)
+    return path, epochs

@@ -96,6 +96,7 @@ class TrainConfig:
     best_metric: str = "loss"  # a dev stat the model returns (train stat when there is no dev data)
     best_mode: Literal["min", "max"] = "min"
     keep_last_n: int = 3  # {N}epoch.pt files kept, 0 = all; latest.pt and best.pt always stay
+    keep_nbest: int = 0  # also keep the epoch files of the N best epochs by best_metric (skiptool average)
     drop_last: bool = False  # drop the last, smaller training batch of every epoch
     find_unused_parameters: bool = False  # DDP option for models that leave parameters unused
 
@@ -103,7 +104,7 @@ class TrainConfig:
         for name in ("max_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_workers", "log_interval", "keep_last_n"):
+        for name in ("num_workers", "log_interval", "keep_last_n", "keep_nbest"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.grad_clip < 0:
@@ -122,7 +123,7 @@ class ExperimentConfig:
 
 # Keys of `train` that may change between a run and its resumption without changing its result
 # (max_epochs: train longer), so they do not make an exp dir "a different experiment".
-RESUMABLE_CHANGES = ("max_epochs", "num_workers", "log_interval", "keep_last_n")
+RESUMABLE_CHANGES = ("max_epochs", "num_workers", "log_interval", "keep_last_n", "keep_nbest")
 
 
 def load_experiment_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
@@ -304,7 +305,9 @@ class Trainer:
                 self.model.on_epoch_end(self.exp_dir, epoch)
             state = self._state(epoch)  # every rank: it gathers their RNG states
             if self.ctx.is_main:
-                ckpt.save_checkpoint(self.exp_dir, epoch, state, is_best=is_best, keep_last_n=cfg.keep_last_n)
+                nbest = ckpt.nbest_epochs(state["history"], cfg.best_metric, cfg.best_mode, cfg.keep_nbest)
+                ckpt.save_checkpoint(self.exp_dir, epoch, state, is_best=is_best, keep_last_n=cfg.keep_last_n,
+                                     keep=nbest)
                 self.reporter.log(self.reporter.epoch_line(record, cfg.max_epochs,
                                                            self.optimizer.param_groups[0]["lr"], is_best))
                 self.reporter.maybe_plot(self.history, final=epoch == cfg.max_epochs)
@@ -486,8 +489,8 @@ def load_experiment(exp_dir: str | Path) -> ExperimentConfig:
 
 def load_trained_model(exp_dir: str | Path, which: str = "best", device: str | torch.device = "cpu",
                        ) -> tuple[nn.Module, ExperimentConfig]:
-    """The model of `exp_dir` with the weights of checkpoint `which` (best, latest or an epoch
-    number), in eval mode on `device`, and its config."""
+    """The model of `exp_dir` with the weights of checkpoint `which` (best, latest, an epoch
+    number or ave_<N>best), in eval mode on `device`, and its config."""
     from skiptool.models import MODELS
 
     experiment = load_experiment(exp_dir)

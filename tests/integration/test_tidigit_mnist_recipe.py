@@ -61,3 +61,9 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     assert again.returncode == 0, again.stderr[-4000:]
     assert "already decoded" in again.stdout and "already vocoded" in again.stdout
     assert "| pvae speech_z_s | purity" in (exp / "RESULTS.md").read_text()  # stage 6 remade it
+
+    averaged = run_recipe(recipe, "--stage", "4", *TINY, "--models", "pvae", "--average-nbest", "1")
+    assert averaged.returncode == 0, averaged.stderr[-4000:]
+    assert "mean of epochs 1 (the 1 best by loss)" in averaged.stdout
+    assert (exp / "pvae" / "decode_test_ave1best" / "image2speech" / "griffinlim" / "wav.scp").is_file()
+    assert "| pvae speech->image | accuracy" in (exp / "RESULTS_ave1best.md").read_text()

@@ -194,3 +194,26 @@ def test_speech_classifier_on_fsdd(cli, fsdd_dir, tmp_path):
     accuracy = real_accuracy(cli, "speech_classifier", dirs, tmp_path / "exp", "train.max_epochs=8")
     print(f"speech_classifier FSDD test accuracy: {100 * accuracy:.2f}%")
     assert accuracy >= 0.95
+
+
+def test_average_the_nbest_epochs_and_decode_with_them(cli, config, dirs, tmp_path):
+    exp = tmp_path / "exp"
+    assert cli(*train_args(config, dirs, exp, "train.max_epochs=4", "train.keep_last_n=1",
+                           "train.keep_nbest=2")).code == 0
+    history = ckpt.load_checkpoint(exp / "checkpoints/latest.pt")["history"]
+    nbest = ckpt.nbest_epochs(history, "acc", "max", 2)
+    r = cli("--quiet", "average", exp, "--nbest", "2")
+    assert r.code == 0, r.err
+    assert f"mean of epochs {nbest[0]} {nbest[1]}" in r.out
+    averaged = ckpt.load_checkpoint(exp / "checkpoints/ave_2best.pt")["model"]
+    models = [ckpt.load_checkpoint(ckpt.epoch_path(exp, e))["model"] for e in nbest]
+    assert all(torch.allclose(averaged[k], (models[0][k] + models[1][k]) / 2) for k in averaged
+               if averaged[k].is_floating_point())
+    out = tmp_path / "classify"
+    r = cli("--quiet", "decode", exp, out, "--task", "classify", "--data", f"speech={dirs['dev']}",
+            "--checkpoint", "ave_2best")
+    assert r.code == 0 and "ave_2best checkpoint" in r.out, r.err
+
+    assert_user_error(cli("--quiet", "average", exp, "--nbest", "2"), "ave_2best.pt: exists", "--overwrite")
+    assert cli("--quiet", "average", exp, "--nbest", "2", "--overwrite").code == 0
+    assert_user_error(cli("--quiet", "average", exp, "--nbest", "3"), "epoch.pt: not found", "train.keep_nbest >= 3")

@@ -69,3 +69,47 @@ def test_bad_checkpoints_are_user_errors(tmp_path):
         ckpt.load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(SkiptoolError, match=r"checkpoint 'first'"):
         ckpt.checkpoint_path(tmp_path, "first")
+
+
+# ---------------------------------------------------------------- averaging
+
+
+def record(epoch: int, dev_loss: float) -> dict:
+    return {"epoch": epoch, "train": {"loss": 0.0}, "dev": {"loss": dev_loss}}
+
+
+def test_nbest_epochs_ranks_by_the_metric_and_keeps_the_earlier_of_a_tie():
+    history = [record(1, 5.0), record(2, 3.0), record(3, 4.0), record(4, 3.0), record(5, 9.0)]
+    assert ckpt.nbest_epochs(history, "loss", "min", 3) == [2, 4, 3]
+    assert ckpt.nbest_epochs(history, "loss", "max", 2) == [5, 1]
+    assert ckpt.nbest_epochs(history, "loss", "min", 0) == []
+
+
+def test_average_models_means_floats_and_keeps_counters():
+    states = [{"w": torch.tensor([1.0, 2.0]), "steps": torch.tensor(7)},
+              {"w": torch.tensor([3.0, 6.0]), "steps": torch.tensor(9)}]
+    averaged = ckpt.average_models(states)
+    assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0])) and averaged["steps"].item() == 7
+
+
+def test_pruning_spares_the_kept_epochs(tmp_path):
+    for epoch in (1, 2, 3, 4, 5):
+        ckpt.save_checkpoint(tmp_path, epoch, state(epoch), is_best=False, keep_last_n=2, keep=[1, 3])
+    assert ckpt.saved_epochs(tmp_path) == [1, 3, 4, 5]
+
+
+def test_write_average_of_the_nbest_epochs(tmp_path):
+    losses = [5.0, 1.0, 4.0, 2.0]
+    for epoch, loss in enumerate(losses, start=1):
+        s = state(epoch) | {"history": [record(e, losses[e - 1]) for e in range(1, epoch + 1)]}
+        ckpt.save_checkpoint(tmp_path, epoch, s, is_best=False)
+    path, epochs = ckpt.write_average(tmp_path, 2, "loss", "min")
+    assert epochs == [2, 4] and path == ckpt.checkpoint_path(tmp_path, "ave_2best")
+    assert torch.equal(ckpt.load_checkpoint(path)["model"]["w"], torch.full((3,), 3.0))
+    ckpt.epoch_path(tmp_path, 2).unlink()
+    with pytest.raises(SkiptoolError, match="2epoch.pt: not found.*train.keep_nbest >= 3"):
+        ckpt.write_average(tmp_path, 3, "loss", "min")
+    with pytest.raises(SkiptoolError, match="4 epochs trained, fewer than the 5"):
+        ckpt.write_average(tmp_path, 5, "loss", "min")
+    with pytest.raises(SkiptoolError, match="ave_<N>best"):
+        ckpt.checkpoint_path(tmp_path, "ave_best")

@@ -124,10 +124,11 @@ class EpochData(Dataset):
         self.model.epoch = epoch
 
 
-def scripted_fit(exp_dir: Path, scores: list[float], mode: str, max_epochs: int, keep_last_n: int = 0):
+def scripted_fit(exp_dir: Path, scores: list[float], mode: str, max_epochs: int, keep_last_n: int = 0,
+                 keep_nbest: int = 0):
     model = ScriptedModel(scores)
     cfg = TrainConfig(max_epochs=max_epochs, batch_size=2, best_metric="score", best_mode=mode,
-                      keep_last_n=keep_last_n, optim=OptimConfig(name="sgd", lr=0.01), log_interval=0)
+                      keep_last_n=keep_last_n, keep_nbest=keep_nbest, optim=OptimConfig(name="sgd", lr=0.01), log_interval=0)
     trainer = Trainer(model, EpochData(model), collate, cfg, exp_dir, dev_set=EpochData(model), device="cpu",
                       quiet=True)
     return trainer.fit()
@@ -163,6 +164,13 @@ def test_best_survives_resume_and_old_epochs_are_pruned(tmp_path):
     assert ckpt.saved_epochs(tmp_path) == [4, 5]
     assert ckpt.load_checkpoint(tmp_path / "checkpoints/best.pt")["epoch"] == 2  # its epoch file is gone
     assert [r.epoch for r in result.history] == [1, 2, 3, 4, 5]
+
+
+def test_keep_nbest_keeps_the_best_epochs_for_averaging(tmp_path):
+    scripted_fit(tmp_path, [0.1, 0.9, 0.3, 0.8, 0.5, 0.2], "max", 6, keep_last_n=1, keep_nbest=2)
+    assert ckpt.saved_epochs(tmp_path) == [2, 4, 6]
+    path, epochs = ckpt.write_average(tmp_path, 2, "score", "max")
+    assert epochs == [2, 4] and ckpt.load_checkpoint(path)["averaged_epochs"] == [2, 4]
 
 
 def test_log_line_per_epoch_and_curves(image_dir, tmp_path):
