@@ -20,8 +20,8 @@ import os
 import random
 import re
 import shutil
-from pathlib import Path
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
