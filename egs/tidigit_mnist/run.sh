@@ -17,7 +17,8 @@ stop_stage=6            # last stage to run
 nj=2                    # parallel feature-extraction jobs
 device=auto             # auto | cpu | cuda: where to train and decode
 config=conf/train_pvae.yaml   # PVAE training config (the paper's; conf/train_pvae_crossmodal.yaml: tuned
-                        # for cross-modal generation, RESULTS.md); baselines use conf/train_<model>.yaml
+                        # for cross-modal generation; conf/train_pvae_crossmodal_aug.yaml: that plus image
+                        # augmentation, the model of RESULTS.md's headline); baselines use conf/train_<model>.yaml
 tag=                    # suffix of the exp dir names, e.g. --tag lr2e-3 -> exp/<setup>/pvae_lr2e-3
 models="pvae pvae_nocm jmvae_kl vae_sp vae_im"   # models to train, decode and score
 speech_corpus=auto      # auto | tidigits | fsdd | audiomnist | speech_commands | espeak
@@ -42,7 +43,8 @@ Options (default):
   --nj N                feature-extraction jobs (2)
   --device DEV          auto, cpu or cuda (auto)
   --config FILE         PVAE training config (conf/train_pvae.yaml, the paper's; conf/train_pvae_crossmodal.yaml
-                        is tuned for cross-modal generation: see RESULTS.md)
+                        is tuned for cross-modal generation, conf/train_pvae_crossmodal_aug.yaml adds image
+                        augmentation and meets every target: see RESULTS.md)
   --tag NAME            suffix of exp dir names (none)
   --models LIST         models, quoted (\"pvae pvae_nocm jmvae_kl vae_sp vae_im\")
   --speech-corpus NAME  auto, tidigits, fsdd, audiomnist, speech_commands or espeak (auto:

@@ -133,6 +133,20 @@ def test_crossmodal_config_changes_only_its_documented_weights():
         REPO / "conf" / "train" / "pvae_crossmodal.yaml")
 
 
+
+def test_augmented_config_adds_only_augmentation_and_epochs():
+    plain, augmented = (yaml.safe_load((REPO / "conf" / "train" / f"{name}.yaml").read_text())
+                        for name in ("pvae_crossmodal", "pvae_crossmodal_aug"))
+    changed = {key: value for key, value in augmented["model_conf"].items() if plain["model_conf"][key] != value}
+    assert changed == {"image_augment_degrees": 5.0, "image_augment_translate": 0.07, "image_augment_scale": 0.05,
+                       "image_augment_inputs": "encoders"}
+    assert set(augmented["model_conf"]) == set(plain["model_conf"])
+    assert from_dict(PVAEConfig, augmented["model_conf"], source="pvae_crossmodal_aug").image_augment_inputs == "encoders"
+    train_changes = {key: value for key, value in augmented["train"].items() if plain["train"].get(key) != value}
+    assert train_changes == {"max_epochs": 260, "keep_nbest": 10}
+    assert (REPO / "egs" / "tidigit_mnist" / "conf" / "train_pvae_crossmodal_aug.yaml").resolve() == (
+        REPO / "conf" / "train" / "pvae_crossmodal_aug.yaml")
+
 # ---------------------------------------------------------------- shapes
 
 
