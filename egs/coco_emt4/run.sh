@@ -36,6 +36,7 @@ train_args="train.max_epochs=5"    # overrides for the generative models (MODEL:
 asr_args=""             # overrides for the CTC recogniser (conf/train_ctc_asr.yaml)
 epochs=                 # override train.max_epochs of every model, the recogniser included (empty: as set)
 n_iter=60               # Griffin-Lim iterations
+average_nbest=0         # decode with the mean weights of the N best epochs by dev loss (0: best.pt)
 overwrite=false         # redo finished steps
 
 help_message="Usage: $0 [options]
@@ -65,6 +66,8 @@ Options (default):
   --asr-args \"K=V ...\"   config overrides for the CTC recogniser (none)
   --epochs N             override every model's train.max_epochs, the recogniser's included (as set)
   --n-iter N             Griffin-Lim iterations (60)
+  --average-nbest N      decode the mean of the N best epochs' weights (ESPnet's nbest averaging;
+                         stage 3 keeps their checkpoints, stage 4 averages them); 0 decodes best.pt (0)
   --overwrite BOOL       redo finished steps (false)
 Corpus locations come from db.sh (or the environment)."
 
@@ -108,6 +111,11 @@ suffix=${tag:+_$tag}
 token_list=$data/token_list/$token_type
 ow=(); [ "$overwrite" = true ] && ow=(--overwrite)
 epoch_override=(); [ -n "$epochs" ] && epoch_override=(train.max_epochs="$epochs")
+decode=decode_test; checkpoint=(); keep_nbest=(); results_name=RESULTS$suffix
+if [ "$average_nbest" -gt 0 ]; then   # decode dirs and RESULTS name the averaged checkpoint
+  decode=decode_test_ave${average_nbest}best; checkpoint=(--checkpoint "ave_${average_nbest}best")
+  keep_nbest=(train.keep_nbest="$average_nbest"); results_name=${results_name}_ave${average_nbest}best
+fi
 stage_done() { [ -f "$1/.done" ] && [ "$overwrite" != true ]; }
 
 # --- the models: add one here (its config, extra overrides, decoding directions)
@@ -222,7 +230,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" \
       --data image="$dump/image/train" --data speech="$dump/mel/train" --data linear="$dump/linear/train" \
       --dev-data image="$dump/image/dev" --dev-data speech="$dump/mel/dev" --dev-data linear="$dump/linear/dev" \
-      --device "$device" "${ow[@]}" $(model_args "$m") $(train_args_of "$m") "${epoch_override[@]}"
+      --device "$device" "${ow[@]}" $(model_args "$m") $(train_args_of "$m") "${epoch_override[@]}" \
+      "${keep_nbest[@]}"
   done
 fi
 
@@ -238,10 +247,13 @@ decode_inputs() {  # --data arguments of task $1
 }
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   echo "stage 4: decoding (every direction of each model; embeddings for retrieval)"
+  if [ "$average_nbest" -gt 0 ]; then
+    for m in $use_models; do skiptool average "$exp/$m$suffix" --nbest "$average_nbest" --overwrite; done
+  fi
   for m in $use_models; do
     for task in $(model_tasks "$m"); do
-      skiptool decode "$exp/$m$suffix" "$exp/$m$suffix/decode_test/$task" --task "$task" \
-        $(decode_inputs "$task") --device "$device" "${ow[@]}"
+      skiptool decode "$exp/$m$suffix" "$exp/$m$suffix/$decode/$task" --task "$task" \
+        $(decode_inputs "$task") --device "$device" "${checkpoint[@]}" "${ow[@]}"
     done
   done
 fi
@@ -252,7 +264,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for m in $use_models; do
     for task in text2speech image2speech; do
       has_task "$m" $task || continue
-      dir=$exp/$m$suffix/decode_test/$task
+      dir=$exp/$m$suffix/$decode/$task
       if [ -f "$dir/wav/wav.scp" ] && [ "$overwrite" != true ]; then echo "$dir/wav: already vocoded"; continue; fi
       skiptool vocode "$dir/linear/feats.scp" "$dir/wav" --type linear --n-iter "$n_iter" "${ow[@]}"
     done
@@ -262,7 +274,7 @@ fi
 # ----------------------------------------------------------------------------- stage 6
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   echo "stage 6: scoring"
-  results=$exp/RESULTS${suffix}.md
+  results=$exp/$results_name.md
   rm -f "$results"   # remade from scratch: each stage-6 run writes one complete file
   section() { printf '\n## %s\n\n' "$1" >> "$results"; }
   # the CTC recogniser spells only words of its own training transcripts (a lexicon, as pocketsphinx's LM)
@@ -279,14 +291,14 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   section "Table 1: image -> speech (Griffin-Lim audio transcribed by ctc_asr) against the image's captions"
   for m in $use_models; do
     has_task "$m" image2speech || continue
-    dir=$exp/$m$suffix/decode_test/image2speech
+    dir=$exp/$m$suffix/$decode/image2speech
     skiptool score --metric bleu --normalize --system "$m$suffix image->speech" --ref "$data/image/test/captions" \
       --hyp-wav "$dir/wav/wav.scp" "${asr[@]}" --hyp-out "$dir/ctc_asr/text" --results "$results"
   done
   for m in $use_models; do  # the same transcripts: one table of BLEU rows, then one of WER rows
     has_task "$m" image2speech || continue
     skiptool score --metric wer --normalize --system "$m$suffix image->speech (first caption)" \
-      --ref "$data/image/test/first_caption" --hyp "$exp/$m$suffix/decode_test/image2speech/ctc_asr/text" \
+      --ref "$data/image/test/first_caption" --hyp "$exp/$m$suffix/$decode/image2speech/ctc_asr/text" \
       --results "$results"
   done
 
@@ -294,18 +306,18 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   for m in $use_models; do
     has_task "$m" image2text || continue
     skiptool score --metric bleu --normalize --system "$m$suffix image->text" --ref "$data/image/test/captions" \
-      --hyp "$exp/$m$suffix/decode_test/image2text/text" --results "$results"
+      --hyp "$exp/$m$suffix/$decode/image2text/text" --results "$results"
   done
 
   section "speech -> text and text -> speech (Griffin-Lim audio transcribed by ctc_asr): WER"
   for m in $use_models; do
     has_task "$m" speech2text || continue
     skiptool score --metric wer --normalize --system "$m$suffix speech->text" --ref "$data/speech/test/text" \
-      --hyp "$exp/$m$suffix/decode_test/speech2text/text" --results "$results"
+      --hyp "$exp/$m$suffix/$decode/speech2text/text" --results "$results"
   done
   for m in $use_models; do
     has_task "$m" text2speech || continue
-    dir=$exp/$m$suffix/decode_test/text2speech
+    dir=$exp/$m$suffix/$decode/text2speech
     skiptool score --metric wer --normalize --system "$m$suffix text->speech" --ref "$data/speech/test/text" \
       --hyp-wav "$dir/wav/wav.scp" "${asr[@]}" --hyp-out "$dir/ctc_asr/text" --results "$results"
   done
@@ -313,7 +325,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   section "Cross-modal retrieval by cosine similarity of u (recall@1/5/10)"
   for m in $use_models; do
     has_task "$m" embed || continue
-    dir=$exp/$m$suffix/decode_test/embed
+    dir=$exp/$m$suffix/$decode/embed
     # within each corpus: an image and its captions (A), an utterance and its transcript (B), both ways
     skiptool score --metric recall@k --system "$m$suffix image<->caption" --query "$dir/image.scp" \
       --candidates "$dir/image_text.scp" --matches "$dir/image2text.matches" --both-directions --results "$results"

@@ -94,3 +94,9 @@ def test_all_stages_on_the_builtin_corpora_then_resume(recipe):
     for done in ("nothing to do", "already decoded", "already vocoded"):
         assert done in again.stdout + again.stderr, done
     assert checkpoint.stat().st_mtime_ns == stamp
+
+    averaged = run_recipe(recipe, "--stage", "4", *TINY, "--average-nbest", "1")
+    assert averaged.returncode == 0, averaged.stderr[-4000:]
+    assert "mean of epochs 1 (the 1 best by loss)" in averaged.stdout
+    assert (exp / "mib" / "decode_test_ave1best" / "image2speech" / "wav" / "wav.scp").is_file()
+    assert "| mib image->speech | BLEU" in (exp / "RESULTS_ave1best.md").read_text()
