@@ -35,6 +35,10 @@ def decode(
                                    help="PVAE image2speech: frames per generated utterance, or 'mean' (the "
                                         "model's mean training length); default: the style reference's "
                                         "length, or the mean without --style."),
+    draws: int = typer.Option(1, "--draws", metavar="K",
+                              help="PVAE speech2image / image2speech: generate each source K times, in the "
+                                   "styles of K seeded reference draws (seeds SEED..SEED+K-1), keyed "
+                                   "<key>-draw<k>; scoring the dir pools the K draws."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a finished OUT_DIR."),
 ) -> None:
     """Run TASK of the model in EXP_DIR on feature dirs, writing OUT_DIR; a finished OUT_DIR is kept.
@@ -55,6 +59,12 @@ def decode(
                                 f"{model_name}; remove it")
         if num_frames != "mean" and not (num_frames.isdigit() and int(num_frames) > 0):
             raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames or 'mean'")
+    if draws != 1:
+        if model_name != "pvae" or task not in ("speech2image", "image2speech"):
+            raise SkiptoolError(f"--draws is for --task speech2image or image2speech of a pvae model, not "
+                                f"{task} of {model_name}; remove it")
+        if draws < 1:
+            raise SkiptoolError(f"--draws {draws}: give a positive number of style draws per source")
     data_dirs, style_dirs = parse_data_args(data, "--data"), parse_data_args(style, "--style")
     for flag, dirs in (("--data", data_dirs), ("--style", style_dirs)):
         for name, path in dirs.items():
@@ -78,7 +88,7 @@ def decode(
     out_dir.mkdir(parents=True)
     (out_dir / ".decoding").touch()
     run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir,
-                           num_frames if num_frames in (None, "mean") else int(num_frames)), task)
+                           num_frames if num_frames in (None, "mean") else int(num_frames), draws), task)
     (out_dir / ".decoding").unlink()
     mark_done(out_dir, DONE)
     typer.echo(f"{out_dir}: {task} done with {exp_dir} ({checkpoint} checkpoint)")

@@ -31,6 +31,7 @@ class DecodeRequest:
     seed: int = 0
     exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
     num_frames: int | str | None = None  # PVAE image2speech: generated length (N or "mean"; None: the reference's)
+    draws: int = 1  # PVAE speech2image / image2speech: style draws per source (seeds seed .. seed + draws - 1)
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""
@@ -60,14 +61,15 @@ def _pvae_speech2image(req: DecodeRequest) -> None:
     from skiptool.decode import pvae
 
     pvae.speech_to_image(req.model, req.need("data", "speech", "speech2image"), req.out_dir, req.device,
-                         style_image_dir=req.style.get("image"), seed=req.seed)
+                         style_image_dir=req.style.get("image"), seed=req.seed, draws=req.draws)
 
 
 def _pvae_image2speech(req: DecodeRequest) -> None:
     from skiptool.decode import pvae
 
     pvae.image_to_speech(req.model, req.need("data", "image", "image2speech"), req.out_dir, req.device,
-                         style_speech_dir=req.style.get("speech"), seed=req.seed, num_frames=req.num_frames)
+                         style_speech_dir=req.style.get("speech"), seed=req.seed, num_frames=req.num_frames,
+                         draws=req.draws)
 
 
 def _pvae_grids(req: DecodeRequest) -> None:

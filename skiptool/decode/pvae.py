@@ -39,6 +39,20 @@ def _copy_labels(src: Path, dst: Path) -> None:
         shutil.copyfile(src / "utt2label", dst)
 
 
+def _draw_keys(keys: list[str], draw: int, draws: int) -> list[str]:
+    """Output keys of style draw `draw`: the source keys themselves for one draw, else <key>-draw<k>."""
+    return list(keys) if draws == 1 else [f"{key}-draw{draw}" for key in keys]
+
+
+def _source_key(out_key: str, draws: int) -> str:
+    return out_key if draws == 1 else out_key.rsplit("-draw", 1)[0]
+
+
+def _check_draws(draws: int) -> None:
+    if not isinstance(draws, int) or draws < 1:
+        raise SkiptoolError(f"--draws {draws}: give a positive number of style draws per source")
+
+
 def _require(model: PVAE, modality: str) -> None:
     if modality not in model.cfg.modalities:
         raise SkiptoolError(f"--data {modality}=DIR: variant '{model.cfg.variant}' has no {modality} encoder; "
@@ -84,9 +98,14 @@ def _style_draw(num_sources: int, num_refs: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(num_refs, size=num_sources)
 
 
-def _write_styles(out_dir: Path, source_keys: list[str], style_keys: list[str], draw: np.ndarray) -> None:
-    """out_dir/utt2style: the style reference each output was generated with."""
-    write_table(out_dir / "utt2style", {key: style_keys[int(j)] for key, j in zip(source_keys, draw)})
+def _write_labels(src: Path, out_dir: Path, out_keys: list[str], draws: int) -> dict[str, str] | None:
+    """out_dir/utt2label: each output with the label of its source (None when the sources have none)."""
+    if not (src / "utt2label").is_file():
+        return None
+    labels = read_table(src / "utt2label")
+    out = {key: labels[_source_key(key, draws)] for key in sorted(out_keys)}
+    write_table(out_dir / "utt2label", out)
+    return out
 
 
 def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
@@ -117,39 +136,48 @@ def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
 
 @torch.no_grad()
 def speech_to_image(model: PVAE, speech_dir: Path, out_dir: Path, device: torch.device,
-                    style_image_dir: Path | None = None, seed: int = 0) -> None:
+                    style_image_dir: Path | None = None, seed: int = 0, draws: int = 1) -> None:
     """A written digit per utterance of speech_dir: z_s from the speech, the writing style z_i of a
     (seeded) random image of style_image_dir or, without one, of the prior (JMVAE-kl: its z only). Writes an image
-    feature dir (feats.scp, conf.yaml, utt2label of the source) and png/<key>.png."""
+    feature dir (feats.scp, conf.yaml, utt2label of the source) and png/<key>.png. With `draws` K > 1,
+    each utterance is generated K times (draw k as one draw of seed + k) under keys <key>-draw<k>."""
+    _check_draws(draws)
     speech = FeatsDataset(speech_dir, labels=False)
     has_style = model.cfg.variant in ("pvae", "pvae_nocm")  # JMVAE-kl's single z has no style part
     styles = ImageFeatsDataset(style_image_dir, labels=False) if style_image_dir and has_style else None
-    draw = _style_draw(len(speech), len(styles), seed) if styles else None
-    generator = torch.Generator().manual_seed(seed)
-    keys, images, done = [], [], 0
-    for batch_keys, batch in _batches(speech, "speech -> image"):
-        style = None
+    keys, images, used = [], [], {}
+    for k in range(draws):
+        draw = _style_draw(len(speech), len(styles), seed + k) if styles else None
+        generator = torch.Generator().manual_seed(seed + k)
+        done = 0
+        for batch_keys, batch in _batches(speech, "speech -> image" + (f", draw {k + 1}/{draws}" if draws > 1 else "")):
+            style = None
+            if styles is not None:
+                style = torch.stack([styles[int(j)]["image"] for j in draw[done:done + len(batch_keys)]]).to(device)
+            images.append(model.speech_to_image(batch["speech"].to(device), batch["speech_lengths"].to(device),
+                                                style, generator).cpu())
+            keys += _draw_keys(batch_keys, k, draws)
+            done += len(batch_keys)
         if styles is not None:
-            style = torch.stack([styles[int(j)]["image"] for j in draw[done:done + len(batch_keys)]]).to(device)
-        images.append(model.speech_to_image(batch["speech"].to(device), batch["speech_lengths"].to(device),
-                                            style, generator).cpu())
-        keys += batch_keys
-        done += len(batch_keys)
+            used.update(zip(_draw_keys(speech.keys, k, draws), (styles.keys[int(j)] for j in draw)))
     _write_images(out_dir, keys, torch.cat(images))
-    _copy_labels(speech_dir, out_dir / "utt2label")
-    if styles is not None:
-        _write_styles(out_dir, speech.keys, styles.keys, draw)
+    _write_labels(speech_dir, out_dir, keys, draws)
+    if used:
+        write_table(out_dir / "utt2style", dict(sorted(used.items())))
 
 
 @torch.no_grad()
 def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.device,
-                    style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | str | None = None) -> None:
+                    style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | str | None = None,
+                    draws: int = 1) -> None:
     """A spoken digit (FBank) per image of image_dir: z_s from the image, the speaking style z_a
     of a (seeded) random utterance of style_speech_dir or, without one, of the prior. Its length:
     `num_frames` frames when given ("mean": the mean length of the model's training utterances),
-    else the reference's length, or the mean training length without a reference.
+    else the reference's length, or the mean training length without a reference. With `draws`
+    K > 1, each image is generated K times (draw k as one draw of seed + k) under keys <key>-draw<k>.
     Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
     per output) and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
+    _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
     if num_frames == "mean" or (styles is None and num_frames is None):
@@ -159,36 +187,39 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
                                 "checkpoint); give a style reference or --num-frames N")
     if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
         raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames or 'mean'")
-    draw = _style_draw(len(images), len(styles), seed) if styles else None
-    generator = torch.Generator().manual_seed(seed)
     generated: dict[str, np.ndarray] = {}
-    done = 0
-    for batch_keys, batch in _batches(images, "image -> speech"):
-        image = batch["image"].to(device)
-        if styles is None:
-            frames = model.image_to_speech(image, num_frames, generator=generator)
-            lengths = [num_frames] * len(batch_keys)
-        else:
-            refs = collate([styles[int(j)] for j in draw[done:done + len(batch_keys)]])
-            lengths = refs["speech_lengths"].tolist() if num_frames is None else [num_frames] * len(batch_keys)
-            style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
-            frames = model.image_to_speech(image, max(lengths), style,
-                                           refs["speech_lengths"].to(device) if style is not None else None,
-                                           generator)
-        for key, mat, length in zip(batch_keys, frames.cpu().numpy(), lengths):
-            generated[key] = mat[:length]
-        done += len(batch_keys)
+    used: dict[str, str] = {}
+    for k in range(draws):
+        draw = _style_draw(len(images), len(styles), seed + k) if styles else None
+        generator = torch.Generator().manual_seed(seed + k)
+        done = 0
+        for batch_keys, batch in _batches(images, "image -> speech" + (f", draw {k + 1}/{draws}" if draws > 1 else "")):
+            image = batch["image"].to(device)
+            if styles is None:
+                frames = model.image_to_speech(image, num_frames, generator=generator)
+                lengths = [num_frames] * len(batch_keys)
+            else:
+                refs = collate([styles[int(j)] for j in draw[done:done + len(batch_keys)]])
+                lengths = refs["speech_lengths"].tolist() if num_frames is None else [num_frames] * len(batch_keys)
+                style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
+                frames = model.image_to_speech(image, max(lengths), style,
+                                               refs["speech_lengths"].to(device) if style is not None else None,
+                                               generator)
+            for key, mat, length in zip(_draw_keys(batch_keys, k, draws), frames.cpu().numpy(), lengths):
+                generated[key] = mat[:length]
+            done += len(batch_keys)
+        if styles is not None:
+            used.update(zip(_draw_keys(images.keys, k, draws), (styles.keys[int(j)] for j in draw)))
     out_dir.mkdir(parents=True, exist_ok=True)
     with kaldiio.WriteHelper(f"ark,scp:{out_dir / 'feats.ark'},{out_dir / 'feats.scp'}") as writer:
         for key in sorted(generated):
             writer(key, generated[key].astype(np.float32))
     write_table(out_dir / "utt2num_frames", {k: len(v) for k, v in sorted(generated.items())})
-    if (image_dir / "utt2label").is_file():
-        labels = read_table(image_dir / "utt2label")
-        write_table(out_dir / "utt2label", labels)
+    labels = _write_labels(image_dir, out_dir, list(generated), draws)
+    if labels is not None:
         write_table(out_dir / "text", {k: DIGIT_WORDS[int(v)] for k, v in labels.items() if int(v) < 10})
-    if styles is not None:
-        _write_styles(out_dir, images.keys, styles.keys, draw)
+    if used:
+        write_table(out_dir / "utt2style", dict(sorted(used.items())))
     if style_speech_dir is not None:
         for name in ("conf.yaml", "cmvn.ark"):
             if (style_speech_dir / name).is_file():

@@ -68,6 +68,8 @@ def test_decode_user_errors(cli, trained, tmp_path):
                       "image")
     assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
                           "--num-frames", "40"), "--num-frames is for --task image2speech of a pvae model")
+    assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
+                          "--draws", "3"), "--draws is for --task speech2image or image2speech of a pvae model")
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")

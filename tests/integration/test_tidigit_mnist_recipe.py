@@ -62,8 +62,14 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     assert "already decoded" in again.stdout and "already vocoded" in again.stdout
     assert "| pvae speech_z_s | purity" in (exp / "RESULTS.md").read_text()  # stage 6 remade it
 
-    averaged = run_recipe(recipe, "--stage", "4", *TINY, "--models", "pvae", "--average-nbest", "1")
+    # stages 4-6 again for the averaged checkpoint, each test item generated in two reference styles
+    averaged = run_recipe(recipe, "--stage", "4", *TINY, "--models", "pvae", "--average-nbest", "1",
+                          "--style-draws", "2")
     assert averaged.returncode == 0, averaged.stderr[-4000:]
     assert "mean of epochs 1 (the 1 best by loss)" in averaged.stdout
-    assert (exp / "pvae" / "decode_test_ave1best" / "image2speech" / "griffinlim" / "wav.scp").is_file()
-    assert "| pvae speech->image | accuracy" in (exp / "RESULTS_ave1best.md").read_text()
+    decoded = exp / "pvae" / "decode_test_ave1best_2draws"
+    assert (decoded / "image2speech" / "griffinlim" / "wav.scp").is_file()
+    test_utts = len((recipe / "dump" / "espeak_sklearn" / "fbank" / "test" / "utt2label").read_text().splitlines())
+    row = re.search(r"^\| pvae speech->image \| accuracy \| (\d+) \|", (exp / "RESULTS_ave1best_2draws.md").read_text(),
+                    flags=re.M)
+    assert row and int(row.group(1)) == 2 * test_utts

@@ -123,6 +123,36 @@ def test_speech_to_image_names_its_style_references(dirs, tmp_path):
     assert set(used.values()) <= set(ImageFeatsDataset(dirs["image"]).keys)
 
 
+@pytest.mark.parametrize("task", ["speech2image", "image2speech"])
+def test_draws_generate_each_source_once_per_seed(task, dirs, tmp_path):
+    """K draws = the K one-draw decodes of seeds seed .. seed + K - 1, keyed <key>-draw<k>, with the
+    source's label, digit word and the reference actually used for every output."""
+    m = model("pvae")
+    run = decode.speech_to_image if task == "speech2image" else decode.image_to_speech
+    sources, refs = (dirs["speech"], dirs["image"]) if task == "speech2image" else (dirs["image"], dirs["speech"])
+    style = {"style_image_dir" if task == "speech2image" else "style_speech_dir": refs}
+    run(m, sources, tmp_path / "k3", CPU, seed=4, draws=3, **style)
+    for seed in (4, 6):
+        run(m, sources, tmp_path / f"seed{seed}", CPU, seed=seed, **style)
+    pooled = dict(kaldiio.load_scp(str(tmp_path / "k3" / "feats.scp")))
+    source_labels = read_table(sources / "utt2label")
+    assert set(pooled) == {f"{key}-draw{k}" for key in source_labels for k in range(3)}
+    labels, used = read_table(tmp_path / "k3" / "utt2label"), read_table(tmp_path / "k3" / "utt2style")
+    assert set(labels) == set(used) == set(pooled)
+    assert all(labels[key] == source_labels[key.rsplit("-draw", 1)[0]] for key in labels)
+    for seed, k in ((4, 0), (6, 2)):
+        single = dict(kaldiio.load_scp(str(tmp_path / f"seed{seed}" / "feats.scp")))
+        single_used = read_table(tmp_path / f"seed{seed}" / "utt2style")
+        for key, mat in single.items():
+            assert np.allclose(pooled[f"{key}-draw{k}"], mat, atol=1e-6)
+            assert used[f"{key}-draw{k}"] == single_used[key]
+    if task == "image2speech":
+        text = read_table(tmp_path / "k3" / "text")
+        assert set(text) == set(pooled) and text["img00_1-draw2"] == "one"
+    with pytest.raises(SkiptoolError, match="--draws 0"):
+        run(m, sources, tmp_path / "zero", CPU, draws=0, **style)
+
+
 def test_generation_is_seeded(dirs, tmp_path):
     for run in ("a", "b"):
         decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path / run, CPU, seed=3)
