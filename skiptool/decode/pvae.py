@@ -204,7 +204,7 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
                 style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
                 frames = model.image_to_speech(image, max(lengths), style,
                                                refs["speech_lengths"].to(device) if style is not None else None,
-                                               generator)
+                                               generator, torch.tensor(lengths, device=device))
             for key, mat, length in zip(_draw_keys(batch_keys, k, draws), frames.cpu().numpy(), lengths):
                 generated[key] = mat[:length]
             done += len(batch_keys)

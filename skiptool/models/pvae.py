@@ -121,6 +121,10 @@ class PVAEConfig:
     # "encoders" (every encoder; the clean image is the target), "unimodal" (the unimodal image
     # encoder alone, i.e. CH and CM; the joint encoder and the target see the clean image).
     image_augment_inputs: str = "all"
+    # Not in the paper (false = off): the speech decoder also gets t / T at step t of a T-frame
+    # utterance (skiptool/nn/rnn.py), so a digit generated at a reference's length T is spread over
+    # those T frames instead of being cut off after them.
+    speech_decoder_progress: bool = False
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -250,7 +254,7 @@ class PVAE(nn.Module):
             latents = {n: dims[n] for n in cfg.latents("speech")}
             self.speech_encoder = InferenceNetwork(cfg, ("speech",), latents)
             self.speech_decoder = ConditionalLSTMDecoder(sum(latents.values()), cfg.speech_hidden_dim,
-                                                         cfg.speech_dim)
+                                                         cfg.speech_dim, progress=cfg.speech_decoder_progress)
         if "image" in cfg.modalities:
             latents = {n: dims[n] for n in cfg.latents("image")}
             self.image_encoder = InferenceNetwork(cfg, ("image",), latents)
@@ -444,12 +448,17 @@ class PVAE(nn.Module):
         self._check_image(image)
         return self.joint_encoder(speech, lengths, image)
 
-    def decode_speech(self, z_s: Tensor, z_a: Tensor | None, num_frames: int) -> Tensor:
+    def decode_speech(self, z_s: Tensor, z_a: Tensor | None, num_frames: int,
+                      lengths: Tensor | None = None) -> Tensor:
         """Mean FBank frames (B, num_frames, speech_dim) from z_s and z_a; single-latent variants
-        pass their z as `z_s` and None as `z_a`."""
+        pass their z as `z_s` and None as `z_a`. `lengths` (B,): the length item b is meant to have.
+        With `speech_decoder_progress` the decoder spreads item b over lengths[b] frames (zeros
+        after); without it the lengths are ignored and the caller cuts each item to its length."""
         if self.speech_decoder is None:
             raise SkiptoolError(f"variant '{self.cfg.variant}' has no speech decoder; use a model trained on speech")
-        return self.speech_decoder(self._decoder_input(z_s, z_a, "z_a"), num_frames)
+        if not self.speech_decoder.progress:
+            lengths = None  # a frame never depends on the length: one pass at num_frames, the caller cuts
+        return self.speech_decoder(self._decoder_input(z_s, z_a, "z_a"), num_frames, lengths)
 
     def decode_image(self, z_s: Tensor, z_i: Tensor | None) -> Tensor:
         """Mean images (B, C, S, S) in [0, 1] from z_s and z_i; single-latent variants pass their
@@ -488,14 +497,14 @@ class PVAE(nn.Module):
     @torch.no_grad()
     def image_to_speech(self, image: Tensor, num_frames: int, style_speech: Tensor | None = None,
                         style_lengths: Tensor | None = None,
-                        generator: torch.Generator | None = None) -> Tensor:
+                        generator: torch.Generator | None = None, lengths: Tensor | None = None) -> Tensor:
         """Spoken digits (B, num_frames, speech_dim) of the digit in `image` (its z_s posterior
         mean) in the speaking style z_a of `style_speech` (a batch of B or of 1) or, without one,
-        a style drawn from the prior (paper, fig. 5 right)."""
+        a style drawn from the prior (paper, fig. 5 right); `lengths` as in `decode_speech`."""
         self._require_cross_modal(style_speech is not None)
         semantic = self.encode_image(image)
         if self.cfg.variant == "jmvae_kl":
-            return self.decode_speech(semantic["z"][0], None, num_frames)
+            return self.decode_speech(semantic["z"][0], None, num_frames, lengths)
         z_s = semantic["z_s"][0]
         if style_speech is None:
             z_a = self._prior_sample(z_s.size(0), self.cfg.z_style_dim, z_s, generator)
@@ -504,7 +513,7 @@ class PVAE(nn.Module):
                 raise ValueError("style_speech needs style_lengths")
             z_a = self._broadcast(self.encode_speech(style_speech, style_lengths)["z_a"][0], z_s.size(0),
                                   "style_speech")
-        return self.decode_speech(z_s, z_a, num_frames)
+        return self.decode_speech(z_s, z_a, num_frames, lengths)
 
     def _require_cross_modal(self, has_style: bool) -> None:
         variant = self.cfg.variant

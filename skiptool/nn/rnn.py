@@ -71,30 +71,41 @@ class ConditionalLSTMDecoder(nn.Module):
     the lengths of the target sequences), only the first lengths[b] frames of item b are
     generated (on length groups, see the module doc) and the rest are zeros: the caller masks
     them out of the likelihood.
+
+    With `progress`, each step also gets t / length, the fraction of the item's sequence already
+    generated (length: lengths[b], or num_frames without `lengths`). The decoder then knows how long
+    the item will be, so the same content can be spread over any requested length.
     """
 
-    def __init__(self, cond_dim: int, hidden_dim: int, out_dim: int, group_size: int = GROUP_SIZE):
+    def __init__(self, cond_dim: int, hidden_dim: int, out_dim: int, group_size: int = GROUP_SIZE,
+                 progress: bool = False):
         super().__init__()
-        self.lstm = nn.LSTM(cond_dim, hidden_dim, num_layers=1, batch_first=True)
+        self.lstm = nn.LSTM(cond_dim + int(progress), hidden_dim, num_layers=1, batch_first=True)
         self.out = nn.Linear(hidden_dim, out_dim)
         self.group_size = group_size
+        self.progress = progress
 
     def forward(self, cond: Tensor, num_frames: int, lengths: Tensor | None = None) -> Tensor:
         if num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
         num_frames = int(num_frames)
         if lengths is None:
-            return self._generate(cond, num_frames)
-        groups = length_groups(lengths.clamp(max=num_frames), self.group_size)
+            return self._generate(cond, num_frames, None)
+        lengths = lengths.clamp(max=num_frames)
+        groups = length_groups(lengths, self.group_size)
         frames, order = [], []
         for index, steps in groups:
-            generated = self._generate(cond[index.to(cond.device)], steps)
+            generated = self._generate(cond[index.to(cond.device)], steps, lengths[index.to(lengths.device)])
             frames.append(F.pad(generated, (0, 0, 0, num_frames - steps)))
             order.append(index)
         frames_all = torch.cat(frames)[torch.argsort(torch.cat(order)).to(cond.device)]
         return frames_all * length_mask(lengths.to(cond.device), num_frames).unsqueeze(-1)
 
-    def _generate(self, cond: Tensor, num_frames: int) -> Tensor:
+    def _generate(self, cond: Tensor, num_frames: int, lengths: Tensor | None) -> Tensor:
         steps = cond.unsqueeze(1).expand(-1, num_frames, -1)
+        if self.progress:
+            total = torch.full((cond.size(0),), num_frames) if lengths is None else lengths
+            fraction = torch.arange(num_frames, device=cond.device)[None, :] / total.to(cond).clamp(min=1)[:, None]
+            steps = torch.cat([steps, fraction.unsqueeze(-1)], dim=-1)
         outputs, _ = self.lstm(steps)
         return self.out(outputs)

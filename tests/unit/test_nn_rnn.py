@@ -53,3 +53,20 @@ def test_length_groups_match_the_padded_batch_exactly():
     assert (grouped[~mask.expand_as(grouped)] == 0).all()
     enc(x, lengths).sum().backward()
     assert x.grad[1].abs().sum() > 0 and (x.grad[0, 2:] == 0).all()  # no gradient from padding
+
+
+def test_progress_decoder_spreads_an_item_over_its_own_length():
+    """With progress, step t of a T-frame item sees t / T: an item's frames are those of a
+    one-item generation at its own length (in length groups too), and depend on T."""
+    torch.manual_seed(0)
+    dec = ConditionalLSTMDecoder(4, 8, 3, group_size=3, progress=True)
+    assert dec.lstm.input_size == 5
+    cond = torch.randn(6, 4)
+    lengths = torch.tensor([2, 9, 4, 1, 7, 5])
+    batch = dec(cond, 9, lengths)
+    for b, length in enumerate(lengths.tolist()):
+        alone = dec(cond[b:b + 1], length)
+        assert torch.allclose(batch[b, :length], alone[0], atol=1e-6)
+        assert (batch[b, length:] == 0).all()
+    short, long = dec(cond, 5), dec(cond, 9)
+    assert not torch.allclose(long[:, :5], short)  # unlike the plain decoder: the length is an input

@@ -589,3 +589,22 @@ def test_image_augment_inputs_is_checked():
         tiny(image_augment_inputs="decoder")
     with pytest.raises(ValueError, match="image_augment_inputs=unimodal"):
         tiny("vae_im", image_augment_inputs="unimodal")
+
+
+def test_speech_decoder_progress_follows_the_requested_lengths():
+    """speech_decoder_progress: generated speech depends on each item's length; without it, the
+    lengths only cut (the frames are those of one pass at the longest)."""
+    torch.manual_seed(0)
+    z_s, z_a = torch.randn(3, 3), torch.randn(3, 2)
+    lengths = torch.tensor([4, 9, 6])
+    plain = PVAE(tiny("pvae")).eval()
+    assert torch.equal(plain.decode_speech(z_s, z_a, 9, lengths), plain.decode_speech(z_s, z_a, 9))
+    m = PVAE(tiny("pvae", speech_decoder_progress=True)).eval()
+    with_lengths = m.decode_speech(z_s, z_a, 9, lengths)
+    for b, length in enumerate(lengths.tolist()):
+        alone = m.decode_speech(z_s[b:b + 1], z_a[b:b + 1], length)
+        assert torch.allclose(with_lengths[b, :length], alone[0], atol=1e-5)
+    assert not torch.allclose(with_lengths[0, :4], m.decode_speech(z_s, z_a, 9)[0, :4])
+    loss, _ = m.train()(make_batch())  # trains on each utterance's own length
+    loss.backward()
+    assert torch.isfinite(loss) and m.speech_decoder.lstm.weight_ih_l0.grad[:, -1].abs().sum() > 0
