@@ -125,7 +125,7 @@ class PVAEConfig:
     # utterance (skiptool/nn/rnn.py), so a digit generated at a reference's length T is spread over
     # those T frames instead of being cut off after them. Measured on FSDD + MNIST at 60 epochs: it
     # does not close the gap between the reference's length and the mean length, and it costs
-    # speech->image 25 points (egs/tidigit_mnist/RESULTS.md, first section).
+    # speech->image 25 points (egs/tidigit_mnist/RESULTS.md, "Telling the speech decoder the length").
     speech_decoder_progress: bool = False
 
     def __post_init__(self) -> None:
