@@ -50,6 +50,7 @@ from skiptool.nn import (
     LSTMSummary,
     Posterior,
     RandomAffine,
+    RandomTempo,
     bernoulli_log_likelihood,
     in_batch_negatives,
     kernel_hinge,
@@ -127,6 +128,11 @@ class PVAEConfig:
     # does not close the gap between the reference's length and the mean length, and it costs
     # speech->image 25 points (egs/tidigit_mnist/RESULTS.md, "Telling the speech decoder the length").
     speech_decoder_progress: bool = False
+    # Not in the paper (0 = off): every training utterance is resampled along time by a factor drawn
+    # from [1 - rate, 1 + rate] (skiptool/nn/augment.py: RandomTempo), for every encoder and as the
+    # reconstruction target, so that a digit comes at many durations: generating at a short
+    # reference's length is where image->speech loses (egs/tidigit_mnist/RESULTS.md).
+    speech_augment_tempo: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -176,6 +182,9 @@ class PVAEConfig:
                              f"use all or encoders")
         if any(augment.values()) and "image" not in self.modalities:
             raise ValueError(f"image_augment_* is set but variant '{self.variant}' has no images; remove it")
+        RandomTempo(self.speech_augment_tempo)  # validates the rate
+        if self.speech_augment_tempo and "speech" not in self.modalities:
+            raise ValueError(f"speech_augment_tempo is set but variant '{self.variant}' has no speech; remove it")
 
     def _weight(self, name: str, value: float | None, paper: float, has_term: bool) -> float:
         if value is None:
@@ -266,6 +275,7 @@ class PVAE(nn.Module):
                 [*cfg.image_decoder_channels, cfg.image_channels], cfg.kernel_size)
         self.image_augment = RandomAffine(cfg.image_augment_degrees, cfg.image_augment_translate,
                                           cfg.image_augment_scale)  # training mode only
+        self.speech_augment = RandomTempo(cfg.speech_augment_tempo)  # training mode only
         # Utterance lengths seen in training (a sum and a count, saved with the weights): without a
         # reference utterance, generated speech takes the mean training length.
         self.register_buffer("speech_frames_seen", torch.zeros((), dtype=torch.float64))
@@ -326,6 +336,8 @@ class PVAE(nn.Module):
         """
         cfg = self.cfg
         speech, lengths, image = self._inputs(batch)
+        if speech is not None:
+            speech, lengths = self.speech_augment(speech, lengths)  # the identity unless training with it
         warped = image  # the identity unless training with image_augment_*
         if image is not None:
             warped = self.image_augment(image)

@@ -1,6 +1,7 @@
-"""Data augmentation for training: `random_shift` (a function: whole-pixel translations) and
-`RandomAffine` (a layer of the model, active in training mode only, the shape of ESPnet2's SpecAug
-module), so that dev losses, decoding and scoring see the data unchanged. The random draws come from
+"""Data augmentation for training: `random_shift` (a function: whole-pixel translations),
+`RandomAffine` (images) and `RandomTempo` (feature sequences), layers of the model active in training
+mode only, the shape of ESPnet2's SpecAug module, so that dev losses, decoding and scoring see the
+data unchanged. The random draws come from
 torch's global generator, which the trainer checkpoints, so a resumed run stays bit-identical.
 """
 
@@ -62,3 +63,35 @@ class RandomAffine(nn.Module):
 
     def extra_repr(self) -> str:
         return f"degrees={self.degrees}, translate={self.translate}, scale={self.scale}"
+
+
+class RandomTempo(nn.Module):
+    """Resample every utterance of a padded batch (B, T, D) along time by its own factor drawn
+    uniformly from [1 - `rate`, 1 + `rate`] (new length round(length * factor), at least 1; linear
+    interpolation between frames), so that the same content comes at other durations: a tempo
+    change of the features, as Kaldi's and ESPnet's speed perturbation does to waveforms (which
+    also shifts pitch, and would mean a feature pass per factor). Returns the new padded batch and
+    lengths. Written here because torchaudio's TimeStretch needs complex spectrograms and
+    ESPnet2's TimeWarp warps around one point of a batch-wide length. Identity at rate 0 or in
+    eval mode.
+    """
+
+    def __init__(self, rate: float = 0.0):
+        super().__init__()
+        if not 0 <= rate < 1:
+            raise ValueError(f"RandomTempo needs 0 <= rate < 1, got rate={rate}")
+        self.rate = rate
+
+    def forward(self, speech: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        if not (self.training and self.rate):
+            return speech, lengths
+        factors = 1 + (torch.rand(len(lengths), dtype=torch.float64) * 2 - 1) * self.rate
+        new_lengths = (lengths.cpu().double() * factors).round().clamp(min=1).long()
+        out = speech.new_zeros(speech.size(0), int(new_lengths.max()), speech.size(2))
+        for i, (old, new) in enumerate(zip(lengths.tolist(), new_lengths.tolist())):
+            frames = speech[i, :old].t().unsqueeze(0)  # (1, D, old)
+            out[i, :new] = F.interpolate(frames, size=new, mode="linear", align_corners=old > 1)[0].t()
+        return out, new_lengths.to(lengths)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"

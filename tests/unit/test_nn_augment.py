@@ -1,11 +1,11 @@
 """Training-time augmentation (skiptool/nn/augment.py): random_shift keeps content within its
-bounds; RandomAffine is the identity in eval mode and at zero ranges, draws within its ranges,
-independently per image, reproducibly from torch's seed."""
+bounds; RandomAffine and RandomTempo are the identity in eval mode and at zero ranges, draw within
+their ranges, independently per item, reproducibly from torch's seed."""
 
 import pytest
 import torch
 
-from skiptool.nn import RandomAffine
+from skiptool.nn import RandomAffine, RandomTempo
 from skiptool.nn.augment import random_shift
 
 
@@ -80,3 +80,50 @@ def test_random_shift_moves_content_within_bounds():
     assert shifted.shape == image.shape and shifted.sum() == 16
     assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
     assert len(set(zip(rows.tolist(), cols.tolist()))) > 1
+
+
+def ramps(lengths: list[int], dim: int = 3) -> torch.Tensor:
+    """A padded batch whose frame t of every utterance holds the value t in every dimension."""
+    speech = torch.zeros(len(lengths), max(lengths), dim)
+    for i, length in enumerate(lengths):
+        speech[i, :length] = torch.arange(length, dtype=torch.float32)[:, None]
+    return speech
+
+
+def test_tempo_is_the_identity_in_eval_mode_and_at_rate_zero():
+    speech, lengths = ramps([9, 4, 1]), torch.tensor([9, 4, 1])
+    for augment in (RandomTempo(0.4).eval(), RandomTempo().train()):
+        out, out_lengths = augment(speech, lengths)
+        assert out is speech and out_lengths is lengths
+
+
+def test_tempo_resamples_each_utterance_within_range():
+    torch.manual_seed(0)
+    lengths = torch.tensor([40] * 32 + [1])
+    speech = ramps(lengths.tolist())
+    out, new = RandomTempo(0.3).train()(speech, lengths)
+    assert new.dtype == lengths.dtype and new[-1] == 1  # one frame stays one frame
+    factors = new[:-1].double() / 40
+    assert factors.min() >= 0.7 - 1 / 80 and factors.max() <= 1.3 + 1 / 80
+    assert factors.min() < 0.85 and factors.max() > 1.15 and len(set(new.tolist())) > 5  # per utterance
+    assert out.size(1) == new.max()
+    for i, length in enumerate(new.tolist()[:-1]):
+        # a ramp stays a ramp from the first frame to the last, and the padding stays zero
+        expected = torch.linspace(0, 39, length)[:, None].expand(-1, 3)
+        assert torch.allclose(out[i, :length], expected, atol=1e-4)
+        assert not out[i, length:].any()
+
+
+def test_tempo_is_reproducible_from_the_torch_seed():
+    augment, speech, lengths = RandomTempo(0.5).train(), ramps([20, 11]), torch.tensor([20, 11])
+    torch.manual_seed(3)
+    first = augment(speech, lengths)
+    torch.manual_seed(3)
+    second = augment(speech, lengths)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_bad_tempo_rates_are_refused(rate):
+    with pytest.raises(ValueError, match="RandomTempo"):
+        RandomTempo(rate)

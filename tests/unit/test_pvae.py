@@ -584,6 +584,35 @@ def test_image_augmentation_goes_where_configured(inputs, joint_warped, target_w
     assert torch.equal(seen["target"], warped if target_warped else clean)
 
 
+def test_speech_tempo_augmentation_acts_in_training_only_and_feeds_every_use():
+    batch = make_batch()
+    plain = PVAE(tiny(cm_negatives="all"))
+    tempo = PVAE(tiny(cm_negatives="all", speech_augment_tempo=0.5))
+    tempo.load_state_dict(plain.state_dict())  # no parameters of its own: old checkpoints load
+    for mode in ("eval", "train"):
+        getattr(plain, mode)(), getattr(tempo, mode)()
+        torch.manual_seed(5)
+        expected = plain.terms(batch)
+        torch.manual_seed(5)
+        got = tempo.terms(batch)
+        for name in ("nll_speech", "ch"):
+            assert torch.equal(got[name], expected[name]) == (mode == "eval")
+    seen = {}
+    tempo.speech_augment.register_forward_hook(lambda m, args, out: seen.update(lengths=out[1]))
+    tempo.joint_encoder.register_forward_pre_hook(lambda m, args: seen.update(joint=args[1]))
+    tempo.speech_encoder.register_forward_pre_hook(lambda m, args: seen.update(unimodal=args[1]))
+    tempo.terms(batch)
+    assert not torch.equal(seen["lengths"], batch["speech_lengths"])
+    assert torch.equal(seen["joint"], seen["lengths"]) and torch.equal(seen["unimodal"], seen["lengths"])
+
+
+def test_speech_tempo_config_is_checked():
+    with pytest.raises(ValueError, match="RandomTempo"):
+        tiny(speech_augment_tempo=1.0)
+    with pytest.raises(ValueError, match="speech_augment_tempo is set"):
+        tiny("vae_im", speech_augment_tempo=0.2)
+
+
 def test_image_augment_inputs_is_checked():
     with pytest.raises(ValueError, match="image_augment_inputs must be one of"):
         tiny(image_augment_inputs="decoder")
