@@ -44,6 +44,11 @@ def _draw_keys(keys: list[str], draw: int, draws: int) -> list[str]:
     return list(keys) if draws == 1 else [f"{key}-draw{draw}" for key in keys]
 
 
+def _draw_label(direction: str, draw: int, draws: int) -> str:
+    """The progress bar's label of style draw `draw` (0-based) of `draws`."""
+    return direction + (f", draw {draw + 1}/{draws}" if draws > 1 else "")
+
+
 def _source_key(out_key: str, draws: int) -> str:
     return out_key if draws == 1 else out_key.rsplit("-draw", 1)[0]
 
@@ -150,7 +155,7 @@ def speech_to_image(model: PVAE, speech_dir: Path, out_dir: Path, device: torch.
         draw = _style_draw(len(speech), len(styles), seed + k) if styles else None
         generator = torch.Generator().manual_seed(seed + k)
         done = 0
-        for batch_keys, batch in _batches(speech, "speech -> image" + (f", draw {k + 1}/{draws}" if draws > 1 else "")):
+        for batch_keys, batch in _batches(speech, _draw_label("speech -> image", k, draws)):
             style = None
             if styles is not None:
                 style = torch.stack([styles[int(j)]["image"] for j in draw[done:done + len(batch_keys)]]).to(device)
@@ -193,7 +198,7 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
         draw = _style_draw(len(images), len(styles), seed + k) if styles else None
         generator = torch.Generator().manual_seed(seed + k)
         done = 0
-        for batch_keys, batch in _batches(images, "image -> speech" + (f", draw {k + 1}/{draws}" if draws > 1 else "")):
+        for batch_keys, batch in _batches(images, _draw_label("image -> speech", k, draws)):
             image = batch["image"].to(device)
             if styles is None:
                 frames = model.image_to_speech(image, num_frames, generator=generator)
