@@ -1,8 +1,8 @@
 """Data augmentation for training: `random_shift` (a function: whole-pixel translations),
 `RandomAffine` (images) and `RandomTempo` (feature sequences), layers of the model active in training
 mode only, the shape of ESPnet2's SpecAug module, so that dev losses, decoding and scoring see the
-data unchanged. The random draws come from
-torch's global generator, which the trainer checkpoints, so a resumed run stays bit-identical.
+data unchanged. The random draws come from torch's global generator, which the trainer
+checkpoints, so a resumed run stays bit-identical.
 """
 
 from __future__ import annotations
