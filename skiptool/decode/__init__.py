@@ -30,8 +30,9 @@ class DecodeRequest:
     style: dict[str, Path] = field(default_factory=dict)  # style-reference feature dirs by modality
     seed: int = 0
     exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
-    num_frames: int | str | None = None  # PVAE image2speech: generated length (N or "mean"; None: the reference's)
+    num_frames: int | str | None = None  # PVAE image2speech: generated length (N, "mean" or "predicted"; None: the reference's)
     draws: int = 1  # PVAE speech2image / image2speech: style draws per source (seeds seed .. seed + draws - 1)
+    length_data: Path | None = None  # PVAE image2speech, num_frames "predicted": speech to fit the length model on
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""
@@ -69,7 +70,7 @@ def _pvae_image2speech(req: DecodeRequest) -> None:
 
     pvae.image_to_speech(req.model, req.need("data", "image", "image2speech"), req.out_dir, req.device,
                          style_speech_dir=req.style.get("speech"), seed=req.seed, num_frames=req.num_frames,
-                         draws=req.draws)
+                         draws=req.draws, length_speech_dir=req.length_data)
 
 
 def _pvae_grids(req: DecodeRequest) -> None:
