@@ -228,6 +228,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     # digit ("seven" in the time of "one"), which the style should not decide (RESULTS.md)
     skiptool decode "$exp/$m$suffix" "$dir/image2speech_mean_length" --task image2speech --num-frames mean \
       --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${checkpoint[@]}" "${draws[@]}" "${ow[@]}"
+    # the same styles, each output as long as the decoder takes to say its digit and settle
+    skiptool decode "$exp/$m$suffix" "$dir/image2speech_settled" --task image2speech --num-frames settled \
+      --data image="$dump/image/test" --style speech="$dump/fbank/test" --device "$device" "${checkpoint[@]}" "${draws[@]}" "${ow[@]}"
     skiptool decode "$exp/$m$suffix" "$dir/grids" --task grids \
       --data speech="$dump/fbank/test" --data image="$dump/image/test" --device "$device" "${checkpoint[@]}" "${ow[@]}"
   done
@@ -281,6 +284,9 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     skiptool score --metric accuracy --system "$m$suffix image->speech, mean length" \
       --ref "$dir/image2speech_mean_length/utt2label" --classifier "$exp/speech_classifier" \
       --feats "$dir/image2speech_mean_length" --results "$results"
+    skiptool score --metric accuracy --system "$m$suffix image->speech, settled length" \
+      --ref "$dir/image2speech_settled/utt2label" --classifier "$exp/speech_classifier" \
+      --feats "$dir/image2speech_settled" --results "$results"
   done
 
   section "Cross-modal generation: WER of the Griffin-Lim audio of image->speech (pocketsphinx, digit grammar)"

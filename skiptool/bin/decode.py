@@ -31,14 +31,15 @@ def decode(
                                                                 "ave_<N>best (skiptool average)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of style draws and prior samples."),
-    num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean|predicted",
+    num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean|settled",
                                    help="PVAE image2speech: frames per generated utterance, 'mean' (the "
-                                        "model's mean training length) or 'predicted' (from the image's z_s "
-                                        "and the reference's z_a by a length model fit on --length-data); "
-                                        "default: the style reference's length, or the mean without --style."),
-    length_data: Path = typer.Option(None, "--length-data", metavar="DIR",
-                                     help="With --num-frames predicted: the speech feature dir to fit the "
-                                          "length model on (the model's training speech, e.g. dump/fbank/train)."),
+                                        "model's mean training length) or 'settled' (until the decoder's "
+                                        "output stops changing); default: the style reference's length, or "
+                                        "the mean without --style."),
+    settle_threshold: float = typer.Option(None, "--settle-threshold", metavar="X",
+                                           help="With --num-frames settled: the mean absolute change per "
+                                                "frame (CMVN'd FBank) below which the decoder has settled "
+                                                "[default: 0.04]."),
     draws: int = typer.Option(1, "--draws", metavar="K",
                               help="PVAE speech2image / image2speech: generate each source K times, in the "
                                    "styles of K seeded reference draws (seeds SEED..SEED+K-1), keyed "
@@ -61,12 +62,11 @@ def decode(
         if (model_name, task) != ("pvae", "image2speech"):
             raise SkiptoolError(f"--num-frames is for --task image2speech of a pvae model, not {task} of "
                                 f"{model_name}; remove it")
-        if num_frames not in ("mean", "predicted") and not (num_frames.isdigit() and int(num_frames) > 0):
+        if num_frames not in ("mean", "settled") and not (num_frames.isdigit() and int(num_frames) > 0):
             raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean' or "
-                                f"'predicted'")
-    if (num_frames == "predicted") != (length_data is not None):
-        raise SkiptoolError("--num-frames predicted and --length-data DIR go together: the length model is "
-                            "fit on DIR's speech; give both or neither")
+                                f"'settled'")
+    if settle_threshold is not None and num_frames != "settled":
+        raise SkiptoolError("--settle-threshold is for --num-frames settled; remove it or add that")
     if draws != 1:
         if model_name != "pvae" or task not in ("speech2image", "image2speech"):
             raise SkiptoolError(f"--draws is for --task speech2image or image2speech of a pvae model, not "
@@ -74,9 +74,6 @@ def decode(
         if draws < 1:
             raise SkiptoolError(f"--draws {draws}: give a positive number of style draws per source")
     data_dirs, style_dirs = parse_data_args(data, "--data"), parse_data_args(style, "--style")
-    if length_data is not None and not (length_data / "feats.scp").is_file():
-        raise SkiptoolError(f"--length-data {length_data}: no feats.scp there; give a speech feature dir made by "
-                            f"`skiptool feats` (e.g. dump/fbank/train)")
     for flag, dirs in (("--data", data_dirs), ("--style", style_dirs)):
         for name, path in dirs.items():
             if name == "text" and flag == "--data":  # sentences to generate from: a data dir with a Kaldi text
@@ -99,8 +96,8 @@ def decode(
     out_dir.mkdir(parents=True)
     (out_dir / ".decoding").touch()
     run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir,
-                           num_frames if num_frames in (None, "mean", "predicted") else int(num_frames), draws,
-                           length_data), task)
+                           num_frames if num_frames in (None, "mean", "settled") else int(num_frames), draws,
+                           settle_threshold), task)
     (out_dir / ".decoding").unlink()
     mark_done(out_dir, DONE)
     typer.echo(f"{out_dir}: {task} done with {exp_dir} ({checkpoint} checkpoint)")

@@ -30,9 +30,9 @@ class DecodeRequest:
     style: dict[str, Path] = field(default_factory=dict)  # style-reference feature dirs by modality
     seed: int = 0
     exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
-    num_frames: int | str | None = None  # PVAE image2speech: generated length (N, "mean" or "predicted"; None: the reference's)
+    num_frames: int | str | None = None  # PVAE image2speech: generated length (N, "mean" or "settled"; None: the reference's)
     draws: int = 1  # PVAE speech2image / image2speech: style draws per source (seeds seed .. seed + draws - 1)
-    length_data: Path | None = None  # PVAE image2speech, num_frames "predicted": speech to fit the length model on
+    settle_threshold: float | None = None  # PVAE image2speech, num_frames "settled": its threshold (None: the default)
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""
@@ -70,7 +70,7 @@ def _pvae_image2speech(req: DecodeRequest) -> None:
 
     pvae.image_to_speech(req.model, req.need("data", "image", "image2speech"), req.out_dir, req.device,
                          style_speech_dir=req.style.get("speech"), seed=req.seed, num_frames=req.num_frames,
-                         draws=req.draws, length_speech_dir=req.length_data)
+                         draws=req.draws, settle_threshold=req.settle_threshold)
 
 
 def _pvae_grids(req: DecodeRequest) -> None:

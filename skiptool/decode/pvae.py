@@ -10,10 +10,7 @@ speech (`skiptool vocode --type fbank` undoes the CMVN and turns them into audio
 from __future__ import annotations
 
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import kaldiio
 import numpy as np
@@ -101,56 +98,21 @@ def embed(model: PVAE, speech_dir: Path | None, image_dir: Path | None, out_dir:
     return written
 
 
-@torch.no_grad()
-def _speech_latents(model: PVAE, dataset: FeatsDataset, device: torch.device, what: str
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior means z_s and z_a of every utterance of `dataset`, and its length in frames."""
-    z_s, z_a, lengths = [], [], []
-    for _, batch in _batches(dataset, what):
-        posterior = model.encode_speech(batch["speech"].to(device), batch["speech_lengths"].to(device))
-        z_s.append(posterior["z_s"][0].cpu().numpy())
-        z_a.append(posterior["z_a"][0].cpu().numpy())
-        lengths.append(batch["speech_lengths"].numpy())
-    return np.concatenate(z_s), np.concatenate(z_a), np.concatenate(lengths)
+# `--num-frames settled`: the speech decoder runs for SETTLE_MAX_FACTOR x the mean training length
+# and each utterance ends where its frames stop changing (mean |frame-to-frame change| of the CMVN'd
+# FBank above SETTLE_THRESHOLD for the last time). Fed the same latents at every step, the LSTM
+# decoder says its digit at its own pace and then settles into a constant frame. 0.04 is the best of
+# 0.005-0.08 on the dev split (egs/tidigit_mnist/RESULTS.md; 95.6-96.7% there, a broad plateau).
+SETTLE_THRESHOLD = 0.04
+SETTLE_MAX_FACTOR = 4
 
 
-@dataclass(frozen=True)
-class LengthModel:
-    """The length of a spoken digit from what is said (z_s) and how (z_a): a ridge regression of
-    log frames on the posterior means [z_s, z_a] of real utterances (not in paper 004, which does
-    not say how long a generated digit is). A style reference's own length is that of its own
-    digit ("one" is shorter than "seven"); this predicts the generated digit's length in the
-    reference's style. `r2`: its coefficient of determination (log frames) on the fitting data."""
-
-    regression: Any  # a fitted sklearn.linear_model.RidgeCV
-    min_frames: int
-    max_frames: int
-    r2: float
-    num_utterances: int
-
-    def predict(self, z_s: Tensor, z_a: Tensor) -> list[int]:
-        """Frames per row of (B, dim) z_s and z_a, within the fitting data's range of lengths."""
-        features = torch.cat([z_s, z_a], dim=1).cpu().numpy()
-        frames = np.exp(self.regression.predict(features)).round().astype(int)
-        return np.clip(frames, self.min_frames, self.max_frames).tolist()
-
-
-def fit_length_model(model: PVAE, speech_dir: Path, device: torch.device) -> LengthModel:
-    """A LengthModel fit on the utterances of speech_dir (the model's training speech)."""
-    from sklearn.linear_model import RidgeCV
-
-    if model.cfg.variant not in ("pvae", "pvae_nocm"):
-        raise SkiptoolError(f"--num-frames predicted: variant '{model.cfg.variant}' has no z_s and z_a to "
-                            f"predict a length from; use a pvae or pvae_nocm model, or --num-frames N|mean")
-    z_s, z_a, lengths = _speech_latents(model, FeatsDataset(speech_dir, labels=False), device,
-                                        "length model: speech latents")
-    if len(lengths) < 2:
-        raise SkiptoolError(f"--length-data {speech_dir}: {len(lengths)} utterance(s); the length model needs "
-                            f"at least 2 (give the model's training speech)")
-    features, target = np.hstack([z_s, z_a]), np.log(lengths)
-    regression = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features, target)
-    return LengthModel(regression, int(lengths.min()), int(lengths.max()),
-                       float(regression.score(features, target)), len(lengths))
+def settled_length(frames: np.ndarray, threshold: float = SETTLE_THRESHOLD) -> int:
+    """Frames of a generated (T, dim) FBank up to the last step whose mean absolute change from
+    the previous frame exceeds `threshold` (all T when it never settles; 1 when it never moves)."""
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=1)
+    moving = np.flatnonzero(change > threshold)
+    return int(moving[-1]) + 2 if len(moving) else 1
 
 
 def _style_draw(num_sources: int, num_refs: int, seed: int) -> np.ndarray:
@@ -229,37 +191,32 @@ def speech_to_image(model: PVAE, speech_dir: Path, out_dir: Path, device: torch.
 @torch.no_grad()
 def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.device,
                     style_speech_dir: Path | None = None, seed: int = 0, num_frames: int | str | None = None,
-                    draws: int = 1, length_speech_dir: Path | None = None) -> None:
+                    draws: int = 1, settle_threshold: float | None = None) -> None:
     """A spoken digit (FBank) per image of image_dir: z_s from the image, the speaking style z_a
     of a (seeded) random utterance of style_speech_dir or, without one, of the prior. Its length:
     `num_frames` frames when given ("mean": the mean length of the model's training utterances;
-    "predicted": a LengthModel fit on length_speech_dir, from the image's z_s and the reference's
-    z_a), else the reference's length, or the mean training length without a reference. With
-    `draws` K > 1, each image is generated K times (draw k as one draw of seed + k) under keys
-    <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style
-    (the reference per output) and copies conf.yaml / cmvn.ark of the reference speech so the
-    features can be vocoded."""
+    "settled": until the decoder's output stops changing, `settled_length` at `settle_threshold`,
+    by default SETTLE_THRESHOLD), else the reference's length, or the mean training length
+    without a reference. With `draws` K > 1,
+    each image is generated K times (draw k as one draw of seed + k) under keys <key>-draw<k>.
+    Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
+    per output) and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
     _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
-    length_model = None
-    if num_frames == "predicted":
-        if styles is None or length_speech_dir is None:
-            raise SkiptoolError("--num-frames predicted: needs --style speech=DIR (whose z_a sets the pace) and "
-                                "--length-data DIR (speech to fit the length model on, e.g. the training speech)")
-        length_model = fit_length_model(model, length_speech_dir, device)
-        length_note = (f"length model: ridge regression of log frames on [z_s, z_a] of {length_model.num_utterances} "
-                       f"utterances of {length_speech_dir}, R^2 {length_model.r2:.3f}, lengths clipped to "
-                       f"{length_model.min_frames}-{length_model.max_frames} frames")
-        print(length_note, file=sys.stderr)
-        num_frames = None
-    elif num_frames == "mean" or (styles is None and num_frames is None):
+    settle = num_frames == "settled"
+    if num_frames in ("mean", "settled") or (styles is None and num_frames is None):
         num_frames = model.mean_speech_frames
         if num_frames is None:
             raise SkiptoolError("image2speech: the model has no record of its training lengths (an old "
                                 "checkpoint); give a style reference or --num-frames N")
+        if settle:
+            num_frames *= SETTLE_MAX_FACTOR
     if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
-        raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean' or 'predicted'")
+        raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean' or 'settled'")
+    settle_threshold = SETTLE_THRESHOLD if settle_threshold is None else settle_threshold
+    if not settle_threshold > 0:
+        raise SkiptoolError(f"--settle-threshold {settle_threshold}: give a positive change per frame")
     generated: dict[str, np.ndarray] = {}
     used: dict[str, str] = {}
     for k in range(draws):
@@ -273,26 +230,17 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
                 lengths = [num_frames] * len(batch_keys)
             else:
                 refs = collate([styles[int(j)] for j in draw[done:done + len(batch_keys)]])
-                ref_speech, ref_lengths = refs["speech"].to(device), refs["speech_lengths"].to(device)
-                if length_model is not None:
-                    lengths = length_model.predict(model.encode_image(image)["z_s"][0],
-                                                   model.encode_speech(ref_speech, ref_lengths)["z_a"][0])
-                elif num_frames is None:
-                    lengths = refs["speech_lengths"].tolist()
-                else:
-                    lengths = [num_frames] * len(batch_keys)
-                has_style = model.cfg.variant != "jmvae_kl"
-                frames = model.image_to_speech(image, max(lengths), ref_speech if has_style else None,
-                                               ref_lengths if has_style else None,
+                lengths = refs["speech_lengths"].tolist() if num_frames is None else [num_frames] * len(batch_keys)
+                style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
+                frames = model.image_to_speech(image, max(lengths), style,
+                                               refs["speech_lengths"].to(device) if style is not None else None,
                                                generator, torch.tensor(lengths, device=device))
             for key, mat, length in zip(_draw_keys(batch_keys, k, draws), frames.cpu().numpy(), lengths):
-                generated[key] = mat[:length]
+                generated[key] = mat[:settled_length(mat, settle_threshold) if settle else length]
             done += len(batch_keys)
         if styles is not None:
             used.update(zip(_draw_keys(images.keys, k, draws), (styles.keys[int(j)] for j in draw)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    if length_model is not None:
-        (out_dir / "length_model.txt").write_text(length_note + "\n")
     with kaldiio.WriteHelper(f"ark,scp:{out_dir / 'feats.ark'},{out_dir / 'feats.scp'}") as writer:
         for key in sorted(generated):
             writer(key, generated[key].astype(np.float32))

@@ -69,6 +69,8 @@ def test_decode_user_errors(cli, trained, tmp_path):
     assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
                           "--num-frames", "40"), "--num-frames is for --task image2speech of a pvae model")
     assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
+                          "--settle-threshold", "0.1"), "--settle-threshold is for --num-frames settled")
+    assert_user_error(cli("decode", exp, tmp_path / "o", "--task", "classify", "--data", f"speech={test}",
                           "--draws", "3"), "--draws is for --task speech2image or image2speech of a pvae model")
     mine = tmp_path / "mine"
     mine.mkdir()

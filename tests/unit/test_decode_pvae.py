@@ -116,6 +116,42 @@ def test_image_to_speech_num_frames_overrides_the_reference_length(dirs, tmp_pat
         decode.image_to_speech(m, dirs["image"], tmp_path / "zero", CPU, num_frames=0)
 
 
+def test_settled_length_ends_after_the_last_frame_that_moves():
+    frames = np.zeros((20, 3))
+    frames[:6] = np.arange(6)[:, None] * 0.5  # moving by 0.5 per frame up to frame 5, then a jump down
+    frames[9] = 0.01  # a change below the threshold: settled already
+    assert decode.settled_length(frames, threshold=0.1) == 7  # frames 0-6: 6 -> 0 is the last move
+    assert decode.settled_length(frames, threshold=5.0) == 1  # never moves
+    assert decode.settled_length(frames, threshold=0.001) == 11  # frame 9 and back at frame 10
+    moving = np.arange(10.0)[:, None].repeat(2, axis=1)
+    assert decode.settled_length(moving, threshold=0.1) == 10  # never settles: all of it
+
+
+def test_image_to_speech_settled_cuts_each_output_where_the_decoder_settles(dirs, tmp_path, monkeypatch):
+    m = model("pvae")
+    with torch.no_grad():
+        m.speech_frames_seen += 10.0
+        m.speech_items_seen += 2.0  # mean length 5 -> the decoder runs 5 x SETTLE_MAX_FACTOR frames
+    asked = []
+
+    def image_to_speech(image, num_frames, *args, **kwargs):  # output b moves for its first 3 + b frames
+        asked.append(num_frames)
+        steps = torch.arange(num_frames, dtype=torch.float32)
+        frames = torch.stack([steps.clamp(max=2 + b) for b in range(image.size(0))])
+        return frames.unsqueeze(-1).expand(-1, -1, D).contiguous()
+
+    monkeypatch.setattr(m, "image_to_speech", image_to_speech)
+    decode.image_to_speech(m, dirs["image"], tmp_path, CPU, style_speech_dir=dirs["speech"], num_frames="settled")
+    assert asked == [5 * decode.SETTLE_MAX_FACTOR]
+    order = ImageFeatsDataset(dirs["image"]).keys  # the batch order of the sources
+    out = FeatsDataset(tmp_path)
+    generated = dict(zip(out.keys, out.feats))
+    assert {k: len(generated[k]) for k in order} == {k: 3 + b for b, k in enumerate(order)}
+    with pytest.raises(SkiptoolError, match="--settle-threshold 0"):
+        decode.image_to_speech(m, dirs["image"], tmp_path / "bad", CPU, style_speech_dir=dirs["speech"],
+                               num_frames="settled", settle_threshold=0.0)
+
+
 def test_speech_to_image_names_its_style_references(dirs, tmp_path):
     decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path, CPU, style_image_dir=dirs["image"], seed=2)
     used = read_table(tmp_path / "utt2style")
