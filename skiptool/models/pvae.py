@@ -135,6 +135,12 @@ class PVAEConfig:
     # 0.25 and 0.5): the gap to the mean length narrows, but every cross-modal accuracy falls
     # (egs/tidigit_mnist/RESULTS.md, "Tempo augmentation of the training speech").
     speech_augment_tempo: float = 0.0
+    # Not in the paper (0 = off): the speech decoder's target runs N frames past each utterance's
+    # end, with a quiet frame (the batch's 1st percentile per FBank channel), so the decoder learns
+    # where a digit ends instead of being free after the last frame: without it the generated digit
+    # keeps one pace whatever the style reference's length (egs/tidigit_mnist/RESULTS.md, "How long
+    # a generated digit is").
+    speech_decoder_silence_frames: int = 0
 
     def __post_init__(self) -> None:
         for name in ("speech_dim", "image_size", "image_channels", "z_semantic_dim", "z_style_dim",
@@ -184,6 +190,11 @@ class PVAEConfig:
                              f"use all or encoders")
         if any(augment.values()) and "image" not in self.modalities:
             raise ValueError(f"image_augment_* is set but variant '{self.variant}' has no images; remove it")
+        if self.speech_decoder_silence_frames < 0:
+            raise ValueError(f"speech_decoder_silence_frames must be >= 0, got {self.speech_decoder_silence_frames}")
+        if self.speech_decoder_silence_frames and "speech" not in self.modalities:
+            raise ValueError(f"speech_decoder_silence_frames is set but variant '{self.variant}' has no speech; "
+                             f"remove it")
         RandomTempo(self.speech_augment_tempo)  # validates the rate
         if self.speech_augment_tempo and "speech" not in self.modalities:
             raise ValueError(f"speech_augment_tempo is set but variant '{self.variant}' has no speech; remove it")
@@ -245,6 +256,19 @@ class InferenceNetwork(nn.Module):
             parts.append(self.image_pre(image))
         h = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         return {name: head(h) for name, head in self.heads.items()}
+
+
+def followed_by_silence(speech: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
+    """Each utterance of the padded batch (B, T, D) followed by `frames` quiet frames: the batch's
+    1st percentile of each channel over its real frames (a speech batch has no silence after VAD).
+    Returns the (B, T + frames, D) batch and lengths + frames."""
+    real = speech[length_mask(lengths, speech.size(1)).bool()]
+    quiet = torch.quantile(real.detach().float(), 0.01, dim=0).to(speech)
+    padded = torch.cat([speech, quiet.expand(speech.size(0), frames, -1)], dim=1)
+    steps = torch.arange(padded.size(1), device=speech.device)[None, :]
+    after = (steps >= lengths[:, None]) & (steps < lengths[:, None] + frames)
+    padded = torch.where(after.unsqueeze(-1), quiet, padded)
+    return padded, lengths + frames
 
 
 class PVAE(nn.Module):
@@ -393,6 +417,8 @@ class PVAE(nn.Module):
 
     def _speech_log_likelihood(self, speech: Tensor, lengths: Tensor, z: dict[str, Tensor]) -> Tensor:
         cond = torch.cat([z[n] for n in self.cfg.latents("speech")], dim=-1)
+        if self.cfg.speech_decoder_silence_frames:
+            speech, lengths = followed_by_silence(speech, lengths, self.cfg.speech_decoder_silence_frames)
         mean = self.speech_decoder(cond, speech.size(1), lengths)
         mask = length_mask(lengths, speech.size(1)).unsqueeze(-1)
         return unit_gaussian_log_likelihood(speech, mean, mask)

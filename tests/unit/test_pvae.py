@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from skiptool.models.pvae import PVAE, PVAEConfig
+from skiptool.models.pvae import PVAE, PVAEConfig, followed_by_silence
 from skiptool.utils.config import from_dict, load_config
 from skiptool.utils.errors import SkiptoolError
 
@@ -611,6 +611,40 @@ def test_speech_tempo_config_is_checked():
         tiny(speech_augment_tempo=1.0)
     with pytest.raises(ValueError, match="speech_augment_tempo is set"):
         tiny("vae_im", speech_augment_tempo=0.2)
+
+
+def test_followed_by_silence_appends_quiet_frames_after_each_end():
+    speech = torch.randn(3, 5, D)
+    lengths = torch.tensor([5, 2, 4])
+    speech[1, 2:] = speech[2, 4:] = 99.0  # padding: never a real frame, never kept
+    padded, new_lengths = followed_by_silence(speech, lengths, 3)
+    real = torch.cat([speech[0], speech[1, :2], speech[2, :4]])
+    quiet = torch.quantile(real, 0.01, dim=0)
+    assert padded.shape == (3, 8, D) and new_lengths.tolist() == [8, 5, 7]
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(padded[b, :n], speech[b, :n])  # the utterance itself is untouched
+        assert torch.allclose(padded[b, n:n + 3], quiet.expand(3, -1))
+    assert (quiet < real.mean(0)).all()
+
+
+def test_speech_decoder_silence_frames_train_the_decoder_past_the_end():
+    batch = make_batch()
+    plain = PVAE(tiny(cm_negatives="all"))
+    silent = PVAE(tiny(cm_negatives="all", speech_decoder_silence_frames=4))
+    silent.load_state_dict(plain.state_dict())  # no parameters of its own: old checkpoints load
+    seen = {}
+    silent.speech_decoder.register_forward_hook(lambda m, args, out: seen.update(frames=out.size(1)))
+    for model in (plain, silent):
+        model.eval()
+        torch.manual_seed(3)
+        seen[model is silent] = model.terms(batch)
+    assert seen["frames"] == batch["speech"].size(1) + 4  # the decoder runs past the longest utterance
+    assert (seen[True]["nll_speech"] > seen[False]["nll_speech"]).all()  # 4 more frames per item to explain
+    assert torch.equal(seen[True]["kl_z_s"], seen[False]["kl_z_s"])  # the encoders see the speech as it is
+    with pytest.raises(ValueError, match="speech_decoder_silence_frames must be >= 0"):
+        tiny(speech_decoder_silence_frames=-1)
+    with pytest.raises(ValueError, match="speech_decoder_silence_frames is set"):
+        tiny("vae_im", speech_decoder_silence_frames=5)
 
 
 def test_image_augment_inputs_is_checked():
