@@ -102,7 +102,7 @@ def embed(model: PVAE, speech_dir: Path | None, image_dir: Path | None, out_dir:
 # and each utterance ends where its frames stop changing (mean |frame-to-frame change| of the CMVN'd
 # FBank above SETTLE_THRESHOLD for the last time). Fed the same latents at every step, the LSTM
 # decoder says its digit at its own pace and then settles into a constant frame. 0.04 is the best of
-# 0.005-0.08 on the dev split (egs/tidigit_mnist/RESULTS.md; 95.6-96.7% there, a broad plateau).
+# 0.005-0.08 on the dev split (egs/tidigit_mnist/RESULTS.md; 95.1-96.7% there, a broad plateau).
 SETTLE_THRESHOLD = 0.04
 SETTLE_MAX_FACTOR = 4
 
@@ -197,9 +197,8 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
     `num_frames` frames when given ("mean": the mean length of the model's training utterances;
     "settled": until the decoder's output stops changing, `settled_length` at `settle_threshold`,
     by default SETTLE_THRESHOLD), else the reference's length, or the mean training length
-    without a reference. With `draws` K > 1,
-    each image is generated K times (draw k as one draw of seed + k) under keys <key>-draw<k>.
-    Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
+    without a reference. With `draws` K > 1, each image is generated K times (draw k as one draw
+    of seed + k) under keys <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
     per output) and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
     _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
