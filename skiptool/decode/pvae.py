@@ -198,8 +198,9 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
     "settled": until the decoder's output stops changing, `settled_length` at `settle_threshold`,
     by default SETTLE_THRESHOLD), else the reference's length, or the mean training length
     without a reference. With `draws` K > 1, each image is generated K times (draw k as one draw
-    of seed + k) under keys <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text (digit words), utt2style (the reference
-    per output) and copies conf.yaml / cmvn.ark of the reference speech so the features can be vocoded."""
+    of seed + k) under keys <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text
+    (digit words), utt2style (the reference per output) and copies conf.yaml / cmvn.ark of the
+    reference speech so the features can be vocoded."""
     _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
