@@ -10,6 +10,7 @@ import typer
 from skiptool.utils.errors import SkiptoolError
 
 DONE = "decode"
+LENGTH_RULES = ("mean", "settled", "stretched")  # --num-frames values other than a number
 
 
 def decode(
@@ -31,13 +32,15 @@ def decode(
                                                                 "ave_<N>best (skiptool average)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of style draws and prior samples."),
-    num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean|settled",
+    num_frames: str = typer.Option(None, "--num-frames", metavar="N|mean|settled|stretched",
                                    help="PVAE image2speech: frames per generated utterance, 'mean' (the "
-                                        "model's mean training length) or 'settled' (until the decoder's "
-                                        "output stops changing); default: the style reference's length, or "
-                                        "the mean without --style."),
+                                        "model's mean training length), 'settled' (until the decoder's "
+                                        "output stops changing) or 'stretched' (the settled output resampled "
+                                        "in time to the style reference's length); default: the style "
+                                        "reference's length, or the mean without --style."),
     settle_threshold: float = typer.Option(None, "--settle-threshold", metavar="X",
-                                           help="With --num-frames settled: the mean absolute change per "
+                                           help="With --num-frames settled or stretched: the mean absolute "
+                                                "change per "
                                                 "frame (CMVN'd FBank) below which the decoder has settled "
                                                 "[default: 0.04]."),
     draws: int = typer.Option(1, "--draws", metavar="K",
@@ -62,11 +65,11 @@ def decode(
         if (model_name, task) != ("pvae", "image2speech"):
             raise SkiptoolError(f"--num-frames is for --task image2speech of a pvae model, not {task} of "
                                 f"{model_name}; remove it")
-        if num_frames not in ("mean", "settled") and not (num_frames.isdigit() and int(num_frames) > 0):
-            raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean' or "
-                                f"'settled'")
-    if settle_threshold is not None and num_frames != "settled":
-        raise SkiptoolError("--settle-threshold is for --num-frames settled; remove it or add that")
+        if num_frames not in LENGTH_RULES and not (num_frames.isdigit() and int(num_frames) > 0):
+            raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean', "
+                                f"'settled' or 'stretched'")
+    if settle_threshold is not None and num_frames not in ("settled", "stretched"):
+        raise SkiptoolError("--settle-threshold is for --num-frames settled or stretched; remove it or add one")
     if draws != 1:
         if model_name != "pvae" or task not in ("speech2image", "image2speech"):
             raise SkiptoolError(f"--draws is for --task speech2image or image2speech of a pvae model, not "
@@ -96,7 +99,7 @@ def decode(
     out_dir.mkdir(parents=True)
     (out_dir / ".decoding").touch()
     run_task(DecodeRequest(model, experiment, data_dirs, out_dir, torch_device, style_dirs, seed, exp_dir,
-                           num_frames if num_frames in (None, "mean", "settled") else int(num_frames), draws,
+                           num_frames if num_frames is None or num_frames in LENGTH_RULES else int(num_frames), draws,
                            settle_threshold), task)
     (out_dir / ".decoding").unlink()
     mark_done(out_dir, DONE)

@@ -30,9 +30,9 @@ class DecodeRequest:
     style: dict[str, Path] = field(default_factory=dict)  # style-reference feature dirs by modality
     seed: int = 0
     exp_dir: Path | None = None  # where the model came from (to find files its config names, e.g. a token list)
-    num_frames: int | str | None = None  # PVAE image2speech: generated length (N, "mean" or "settled"; None: the reference's)
+    num_frames: int | str | None = None  # PVAE image2speech: generated length (N, "mean", "settled", "stretched"; None: the reference's)
     draws: int = 1  # PVAE speech2image / image2speech: style draws per source (seeds seed .. seed + draws - 1)
-    settle_threshold: float | None = None  # PVAE image2speech, num_frames "settled": its threshold (None: the default)
+    settle_threshold: float | None = None  # PVAE image2speech, num_frames "settled"/"stretched": its threshold (None: the default)
 
     def need(self, table: str, name: str, task: str) -> Path:
         """The dir given as `--{table} NAME=DIR`, or a user error saying what the task needs."""

@@ -21,6 +21,7 @@ from skiptool.data.corpora.fsdd import DIGIT_WORDS
 from skiptool.data.datadir import read_table, write_table
 from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, collate
 from skiptool.models.pvae import PVAE
+from skiptool.nn.augment import resample_time
 from skiptool.utils.errors import SkiptoolError
 from skiptool.utils.progress import track
 
@@ -103,6 +104,8 @@ def embed(model: PVAE, speech_dir: Path | None, image_dir: Path | None, out_dir:
 # FBank above SETTLE_THRESHOLD for the last time). Fed the same latents at every step, the LSTM
 # decoder says its digit at its own pace and then settles into a constant frame. 0.04 is the best of
 # 0.005-0.08 on the dev split (egs/tidigit_mnist/RESULTS.md; 95.1-96.7% there, a broad plateau).
+# `--num-frames stretched` then resamples each settled utterance along time to its style reference's
+# length, so that the reference sets the duration without cutting the digit.
 SETTLE_THRESHOLD = 0.04
 SETTLE_MAX_FACTOR = 4
 
@@ -196,16 +199,20 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
     of a (seeded) random utterance of style_speech_dir or, without one, of the prior. Its length:
     `num_frames` frames when given ("mean": the mean length of the model's training utterances;
     "settled": until the decoder's output stops changing, `settled_length` at `settle_threshold`,
-    by default SETTLE_THRESHOLD), else the reference's length, or the mean training length
-    without a reference. With `draws` K > 1, each image is generated K times (draw k as one draw
+    by default SETTLE_THRESHOLD; "stretched": the settled output resampled along time to the
+    reference's length), else the reference's length, or the mean training length without a
+    reference. With `draws` K > 1, each image is generated K times (draw k as one draw
     of seed + k) under keys <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text
     (digit words), utt2style (the reference per output) and copies conf.yaml / cmvn.ark of the
     reference speech so the features can be vocoded."""
     _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
-    settle = num_frames == "settled"
-    if num_frames in ("mean", "settled") or (styles is None and num_frames is None):
+    settle, stretch = num_frames in ("settled", "stretched"), num_frames == "stretched"
+    if stretch and styles is None:
+        raise SkiptoolError("--num-frames stretched: resamples to each style reference's length; give "
+                            "--style speech=DIR")
+    if num_frames in ("mean", "settled", "stretched") or (styles is None and num_frames is None):
         num_frames = model.mean_speech_frames
         if num_frames is None:
             raise SkiptoolError("image2speech: the model has no record of its training lengths (an old "
@@ -213,7 +220,8 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
         if settle:
             num_frames *= SETTLE_MAX_FACTOR
     if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
-        raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean' or 'settled'")
+        raise SkiptoolError(f"--num-frames {num_frames}: give a positive number of frames, 'mean', 'settled' "
+                            f"or 'stretched'")
     settle_threshold = SETTLE_THRESHOLD if settle_threshold is None else settle_threshold
     if not settle_threshold > 0:
         raise SkiptoolError(f"--settle-threshold {settle_threshold}: give a positive change per frame")
@@ -227,16 +235,20 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
             image = batch["image"].to(device)
             if styles is None:
                 frames = model.image_to_speech(image, num_frames, generator=generator)
-                lengths = [num_frames] * len(batch_keys)
+                lengths = ref_lengths = [num_frames] * len(batch_keys)
             else:
                 refs = collate([styles[int(j)] for j in draw[done:done + len(batch_keys)]])
-                lengths = refs["speech_lengths"].tolist() if num_frames is None else [num_frames] * len(batch_keys)
+                ref_lengths = refs["speech_lengths"].tolist()
+                lengths = ref_lengths if num_frames is None else [num_frames] * len(batch_keys)
                 style = refs["speech"].to(device) if model.cfg.variant != "jmvae_kl" else None
                 frames = model.image_to_speech(image, max(lengths), style,
                                                refs["speech_lengths"].to(device) if style is not None else None,
                                                generator, torch.tensor(lengths, device=device))
-            for key, mat, length in zip(_draw_keys(batch_keys, k, draws), frames.cpu().numpy(), lengths):
-                generated[key] = mat[:settled_length(mat, settle_threshold) if settle else length]
+            for key, mat, length, ref_length in zip(_draw_keys(batch_keys, k, draws), frames.cpu(), lengths,
+                                                    ref_lengths):
+                if settle:
+                    mat = mat[:settled_length(mat.numpy(), settle_threshold)]
+                generated[key] = (resample_time(mat, ref_length) if stretch else mat[:length]).numpy()
             done += len(batch_keys)
         if styles is not None:
             used.update(zip(_draw_keys(images.keys, k, draws), (styles.keys[int(j)] for j in draw)))

@@ -1,5 +1,6 @@
 """Data augmentation for training: `random_shift` (a function: whole-pixel translations),
-`RandomAffine` (images) and `RandomTempo` (feature sequences), layers of the model active in training
+`resample_time` (a function: one feature sequence at another length), `RandomAffine` (images) and
+`RandomTempo` (feature sequences), layers of the model active in training
 mode only, the shape of ESPnet2's SpecAug module, so that dev losses, decoding and scoring see the
 data unchanged. The random draws come from torch's global generator, which the trainer
 checkpoints, so a resumed run stays bit-identical.
@@ -65,6 +66,13 @@ class RandomAffine(nn.Module):
         return f"degrees={self.degrees}, translate={self.translate}, scale={self.scale}"
 
 
+def resample_time(frames: Tensor, length: int) -> Tensor:
+    """A (T, D) feature sequence resampled along time to `length` frames by linear interpolation
+    between frames (the first and last frames kept): the same content faster or slower."""
+    old = frames.size(0)
+    return F.interpolate(frames.t().unsqueeze(0), size=length, mode="linear", align_corners=old > 1)[0].t()
+
+
 class RandomTempo(nn.Module):
     """Resample every utterance of a padded batch (B, T, D) along time by its own factor drawn
     uniformly from [1 - `rate`, 1 + `rate`] (new length round(length * factor), at least 1; linear
@@ -89,8 +97,7 @@ class RandomTempo(nn.Module):
         new_lengths = (lengths.cpu().double() * factors).round().clamp(min=1).long()
         out = speech.new_zeros(speech.size(0), int(new_lengths.max()), speech.size(2))
         for i, (old, new) in enumerate(zip(lengths.tolist(), new_lengths.tolist())):
-            frames = speech[i, :old].t().unsqueeze(0)  # (1, D, old)
-            out[i, :new] = F.interpolate(frames, size=new, mode="linear", align_corners=old > 1)[0].t()
+            out[i, :new] = resample_time(speech[i, :old], new)
         return out, new_lengths.to(lengths)
 
     def extra_repr(self) -> str:

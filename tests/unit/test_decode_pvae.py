@@ -152,6 +152,34 @@ def test_image_to_speech_settled_cuts_each_output_where_the_decoder_settles(dirs
                                num_frames="settled", settle_threshold=0.0)
 
 
+def test_image_to_speech_stretched_resamples_each_settled_output_to_its_reference_length(dirs, tmp_path,
+                                                                                          monkeypatch):
+    m = model("pvae")
+    with torch.no_grad():
+        m.speech_frames_seen += 10.0
+        m.speech_items_seen += 2.0
+
+    def image_to_speech(image, num_frames, *args, **kwargs):  # output b rises 0, 1, ..., 2 + b, then settles
+        steps = torch.arange(num_frames, dtype=torch.float32)
+        frames = torch.stack([steps.clamp(max=2 + b) for b in range(image.size(0))])
+        return frames.unsqueeze(-1).expand(-1, -1, D).contiguous()
+
+    monkeypatch.setattr(m, "image_to_speech", image_to_speech)
+    decode.image_to_speech(m, dirs["image"], tmp_path, CPU, style_speech_dir=dirs["speech"], num_frames="stretched")
+    references = FeatsDataset(dirs["speech"])
+    ref_length = {k: len(f) for k, f in zip(references.keys, references.feats)}
+    used = read_table(tmp_path / "utt2style")
+    out = FeatsDataset(tmp_path)
+    generated = dict(zip(out.keys, out.feats))
+    for b, key in enumerate(ImageFeatsDataset(dirs["image"]).keys):  # the batch order of the sources
+        frames = generated[key][:, 0]
+        assert len(frames) == ref_length[used[key]]  # the reference's length ...
+        expected = np.linspace(0, 2 + b, len(frames)) if len(frames) > 1 else [0.0]
+        assert np.allclose(frames, expected, atol=1e-5)  # ... holding the whole settled rise 0 .. 2 + b
+    with pytest.raises(SkiptoolError, match="--num-frames stretched: .*--style speech=DIR"):
+        decode.image_to_speech(m, dirs["image"], tmp_path / "bad", CPU, num_frames="stretched")
+
+
 def test_speech_to_image_names_its_style_references(dirs, tmp_path):
     decode.speech_to_image(model("pvae"), dirs["speech"], tmp_path, CPU, style_image_dir=dirs["image"], seed=2)
     used = read_table(tmp_path / "utt2style")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from skiptool.nn import RandomAffine, RandomTempo
-from skiptool.nn.augment import random_shift
+from skiptool.nn.augment import random_shift, resample_time
 
 
 def blob(batch: int = 8, side: int = 28) -> torch.Tensor:
@@ -127,3 +127,10 @@ def test_tempo_is_reproducible_from_the_torch_seed():
 def test_bad_tempo_rates_are_refused(rate):
     with pytest.raises(ValueError, match="RandomTempo"):
         RandomTempo(rate)
+
+
+def test_resample_time_keeps_the_ends_and_interpolates_between_frames():
+    ramp = torch.arange(5.0)[:, None].repeat(1, 2)  # frames 0, 1, 2, 3, 4
+    assert torch.allclose(resample_time(ramp, 9), torch.linspace(0, 4, 9)[:, None].expand(-1, 2))
+    assert torch.allclose(resample_time(ramp, 3), torch.tensor([0.0, 2.0, 4.0])[:, None].expand(-1, 2))
+    assert torch.equal(resample_time(ramp[:1], 4), torch.zeros(4, 2))  # one frame repeated
