@@ -40,9 +40,8 @@ def decode(
                                         "reference's length, or the mean without --style."),
     settle_threshold: float = typer.Option(None, "--settle-threshold", metavar="X",
                                            help="With --num-frames settled or stretched: the mean absolute "
-                                                "change per "
-                                                "frame (CMVN'd FBank) below which the decoder has settled "
-                                                "[default: 0.04]."),
+                                                "change per frame (CMVN'd FBank) below which the decoder has "
+                                                "settled [default: 0.04]."),
     draws: int = typer.Option(1, "--draws", metavar="K",
                               help="PVAE speech2image / image2speech: generate each source K times, in the "
                                    "styles of K seeded reference draws (seeds SEED..SEED+K-1), keyed "
