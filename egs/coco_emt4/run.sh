@@ -21,7 +21,8 @@ config=conf/train_mib.yaml   # MIB training config; the other models use conf/tr
 tag=                    # suffix of the exp dir names, e.g. --tag lr1e-3 -> exp/<setup>/mib_lr1e-3
 models="mib"            # models to train, decode and score: mib, its ablations mib_no_memory
                         # mib_fc_memory mib_no_transformer mib_no_adversarial, mib_alternating
-                        # (alternating batches, Table 5), baselines piecewise cyclegan
+                        # (alternating batches, Table 5), baselines piecewise cyclegan, and
+                        # tts (MIB's text -> speech path alone, on the text-speech corpus)
 image_corpus=auto       # auto | coco | shapes
 speech_corpus=auto      # auto | emt4 | ljspeech | espeak
 image_size=64           # image side in pixels (the paper: 128); must match model_conf.image_size
@@ -51,7 +52,7 @@ Options (default):
   --config FILE          MIB training config (conf/train_mib.yaml)
   --tag NAME             suffix of exp dir names (none)
   --models LIST          models, quoted (\"mib\"); known: mib mib_no_memory mib_fc_memory mib_no_transformer
-                         mib_no_adversarial mib_alternating piecewise cyclegan (others are skipped)
+                         mib_no_adversarial mib_alternating piecewise cyclegan tts (others are skipped)
   --image-corpus NAME    auto, coco or shapes (auto: coco when COCO is set in db.sh)
   --speech-corpus NAME   auto, emt4, ljspeech or espeak (auto: the first of EMT4, LJSPEECH set, else espeak)
   --image-size N         image side in pixels (64; the paper: 128)
@@ -118,7 +119,7 @@ if [ "$average_nbest" -gt 0 ]; then   # decode dirs and RESULTS name the average
 fi
 stage_done() { [ -f "$1/.done" ] && [ "$overwrite" != true ]; }
 
-# --- the models: add one here (its config, extra overrides, decoding directions)
+# --- the models: add one here (its config, extra overrides, decoding directions, training data)
 model_config() {  # the training config of model $1
   case $1 in
     mib|mib_alternating) echo "$config" ;;
@@ -126,9 +127,10 @@ model_config() {  # the training config of model $1
   esac
 }
 model_args() {  # overrides the recipe adds for model $1 (tokens, image size, batching)
-  local args="model_conf.image_size=$image_size"
+  local args=""
+  if [ "$1" != tts ]; then args="model_conf.image_size=$image_size"; fi
   case $1 in
-    mib*|piecewise)  # the models that read text through a token list
+    mib*|piecewise|tts)  # the models that read text through a token list
       args="$args model_conf.token_type=$token_type model_conf.token_list=$token_list"
       if [ "$token_type" = bpe ]; then args="$args model_conf.vocab_size=$nbpe"; fi ;;
   esac
@@ -140,7 +142,16 @@ model_tasks() {  # what model $1 generates (skiptool decode --task), in the orde
     mib*) echo "image2text speech2text text2speech image2speech text2image embed" ;;
     piecewise) echo "image2text image2speech text2speech" ;;
     cyclegan) echo "image2speech" ;;
+    tts) echo "text2speech" ;;
   esac
+}
+model_data() {  # the training and dev feature dirs of model $1 (tts: the text-speech corpus only)
+  local set flag
+  for set in train dev; do
+    flag=--data; if [ $set = dev ]; then flag=--dev-data; fi
+    if [ "$1" != tts ]; then echo "$flag image=$dump/image/$set"; fi
+    echo "$flag speech=$dump/mel/$set $flag linear=$dump/linear/$set"
+  done
 }
 available_models() {  # the models of --models this skiptool can train; the others are named and skipped
   local m
@@ -227,9 +238,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     --data speech="$dump/fbank/train" --dev-data speech="$dump/fbank/dev" --device "$device" "${ow[@]}" \
     $asr_args "${epoch_override[@]}"
   for m in $use_models; do
-    skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" \
-      --data image="$dump/image/train" --data speech="$dump/mel/train" --data linear="$dump/linear/train" \
-      --dev-data image="$dump/image/dev" --dev-data speech="$dump/mel/dev" --dev-data linear="$dump/linear/dev" \
+    skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" $(model_data "$m") \
       --device "$device" "${ow[@]}" $(model_args "$m") $(train_args_of "$m") "${epoch_override[@]}" \
       "${keep_nbest[@]}"
   done

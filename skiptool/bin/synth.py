@@ -15,14 +15,14 @@ def synth(
     tgt: str = typer.Option(..., "--to", help="Output modality: image (PNG), text (printed) or speech (wav)."),
     output: Path = typer.Option(None, "-o", "--output", help="Output file; a directory for several inputs. "
                                                             "--to text: optional file of the texts."),
-    model: Path = typer.Option(None, "--model", help="Exp dir of a trained MIB, piecewise or cyclegan model "
+    model: Path = typer.Option(None, "--model", help="Exp dir of a trained MIB, piecewise, cyclegan or tts model "
                                                      "(exp/<tag>). Default: the most recent MIB of egs/coco_emt4."),
     seed: int = typer.Option(0, "--seed", help="Seed of the decoder's pre-net dropout and Griffin-Lim's phase."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Generate --to from --from with a trained MIB model: image <-> text <-> speech, and image <-> speech
     (skip-modal); or with a baseline (piecewise: image -> text, text -> speech, image -> speech;
-    cyclegan: image <-> speech). Speech is written as 16-bit wav by Griffin-Lim of the model's linear
+    cyclegan: image <-> speech); or with a tts model (text -> speech). Speech is written as 16-bit wav by Griffin-Lim of the model's linear
     spectrogram.
 
     Example: skiptool synth --from image --to speech in.jpg -o out.wav --model egs/coco_emt4/exp/mib

@@ -116,6 +116,7 @@ TASKS: dict[str, dict[str, Callable[[DecodeRequest], None]]] = {
     "mib": {task: _mib(task) for task in MIB_TASKS},
     "piecewise": {task: _baseline(task) for task in ("image2text", "image2speech", "text2speech")},
     "cyclegan": {"image2speech": _baseline("image2speech")},
+    "tts": {"text2speech": _baseline("text2speech")},
     "pvae": {"embed": _pvae_embed, "speech2image": _pvae_speech2image, "image2speech": _pvae_image2speech,
              "grids": _pvae_grids},
 }

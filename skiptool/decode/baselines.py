@@ -1,4 +1,4 @@
-"""What MIB's baselines (paper 000, Table 1) generate, in MIB's output layouts: the readers and
+"""What MIB's baselines (paper 000, Table 1) and the tts model generate, in MIB's output layouts: the readers and
 writers of skiptool/decode/mib.py, so that the recipe vocodes, transcribes and scores the three
 models' outputs alike.
 
@@ -11,6 +11,7 @@ Tasks (`skiptool decode EXP OUT --task T --data image=DIR`, an image feature dir
                              OUT/text, OUT/images/alignment_<key>.png, as MIB's text2speech
     cyclegan   image2speech  OUT/mel/, OUT/linear/ (G's num_frames frames per image), OUT/ref_captions,
                              OUT/images/alignment_<key>.png
+    tts        text2speech   as piecewise's
 
 As MIB's: each image is decoded once (keys `<img>` of caption keys `<img>-cN`); the speech dirs
 carry a conf.yaml of the model's training features (`skiptool vocode OUT/linear/feats.scp OUT/wav
@@ -39,6 +40,7 @@ from skiptool.decode.mib import (
 from skiptool.models.cyclegan import CycleGAN
 from skiptool.models.mib import mib_tokenizer
 from skiptool.models.piecewise import Piecewise, as_mib_config
+from skiptool.models.tts import TextToSpeech
 from skiptool.utils.errors import SkiptoolError
 
 
@@ -46,7 +48,7 @@ class _SpeechGenerator:
     """What decode.mib.generate_speech asks of a model, `cfg` and `decode_speech(x)`, with x a
     batch of images, or of (tokens, lengths) for text (MIB's x is u)."""
 
-    def __init__(self, model: Piecewise | CycleGAN, source: str = "image"):
+    def __init__(self, model: Piecewise | CycleGAN | TextToSpeech, source: str = "image"):
         self.cfg = model.cfg
         self.decode_speech = model.image_to_speech if source == "image" else lambda x: model.text_to_speech(*x)
 
@@ -74,9 +76,9 @@ def image_to_speech(model: Piecewise | CycleGAN, image_dir: Path, out_dir: Path,
 
 
 @torch.no_grad()
-def text_to_speech(model: Piecewise, text_dir: Path, out_dir: Path, device: torch.device, tokenizer,
-                   seed: int = 0) -> None:
-    """The piecewise TTS of every sentence of text_dir/text: OUT/mel, OUT/linear, OUT/text."""
+def text_to_speech(model: Piecewise | TextToSpeech, text_dir: Path, out_dir: Path, device: torch.device,
+                   tokenizer, seed: int = 0) -> None:
+    """The piecewise (or tts) TTS of every sentence of text_dir/text: OUT/mel, OUT/linear, OUT/text."""
     keys, sentences, ids = read_token_texts(model, text_dir, tokenizer)
 
     def tokens_of(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +104,7 @@ def run_task(model: Any, model_name: str, task: str, dirs: dict[str, Path], out_
         raise SkiptoolError(f"{given}; task '{task}' of model '{model_name}' reads {name}=DIR ({what}) only")
     source = Path(dirs[name])
     tokenizer = None
-    if model_name == "piecewise":  # load it first: a missing token list fails before any decoding
+    if model_name in ("piecewise", "tts"):  # load it first: a missing token list fails before any decoding
         tokenizer = mib_tokenizer(as_mib_config(model.cfg), exp_dir)
     if task == "text2speech":
         text_to_speech(model, source, out_dir, device, tokenizer, seed)

@@ -1,7 +1,7 @@
 """One-off generation from files or strings (`skiptool synth`): image, text or speech in, image
 (PNG), text or speech (wav, by Griffin-Lim of the post-net's linear spectrogram) out, with a
-trained MIB model or one of its baselines (piecewise: image -> text, text -> speech, image ->
-speech; CycleGAN: image <-> speech), through the models' common `generate(source, target, x, lengths)`.
+trained MIB model, one of its baselines (piecewise: image -> text, text -> speech, image ->
+speech; CycleGAN: image <-> speech) or a tts model (text -> speech), through the models' common `generate(source, target, x, lengths)`.
 
     result = synthesize("image", "speech", ["cat.png"], Path("out.wav"), Path("exp/mib"))
     result = synthesize("text", "image", ["a red circle"], Path("circle.png"), None)   # the recipe's best model
@@ -37,6 +37,7 @@ DIRECTIONS = {
             ("speech", "image")),
     "piecewise": (("image", "text"), ("text", "speech"), ("image", "speech")),
     "cyclegan": (("image", "speech"), ("speech", "image")),
+    "tts": (("text", "speech"),),
 }
 SYNTH_MODELS = tuple(DIRECTIONS)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -268,7 +269,7 @@ def synthesize(src: str, tgt: str, args: Sequence[str], output: Path | None, mod
     paths = output_paths([name for name, _ in inputs], tgt, output, overwrite)
     model, _ = load_trained_model(model_dir, "best", "cpu")
     tokenizer = None
-    if "text" in (src, tgt):  # MIB or piecewise: the token list they were trained with
+    if "text" in (src, tgt):  # MIB, piecewise or tts: the token list they were trained with
         tokenizer = mib_tokenizer(model.cfg if model_name == "mib" else as_mib_config(model.cfg), model_dir)
     result = SynthResult(model_dir)
     torch.manual_seed(seed)

@@ -1,4 +1,4 @@
-"""One module per model (mib, pvae, cva, cem, m3d and baselines), registered by name in MODELS.
+"""One module per model (mib, pvae, cva, cem, m3d, baselines and tts), registered by name in MODELS.
 
 A registry entry says everything `skiptool train` needs to know about a model:
 
@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from skiptool.data.datasets import collate
-from skiptool.models import classifier, ctc_asr, cyclegan, mib, piecewise, pvae
+from skiptool.models import classifier, ctc_asr, cyclegan, mib, piecewise, pvae, tts
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ MODELS: dict[str, ModelEntry] = {
                             mib.collate_mib),
     "cyclegan": ModelEntry(cyclegan.CycleGANConfig, cyclegan.build_cyclegan, cyclegan.cyclegan_dataset,
                            mib.collate_mib),
+    # MIB's text -> speech path alone (the piecewise baseline's TTS), on a text-speech corpus
+    "tts": ModelEntry(tts.TTSConfig, tts.build_tts, tts.tts_dataset, mib.collate_mib),
     # CTC recogniser that scores generated speech (independent of the generative models)
     "ctc_asr": ModelEntry(ctc_asr.CTCASRConfig, ctc_asr.build_ctc_asr, ctc_asr.ctc_asr_dataset,
                           ctc_asr.collate_ctc),

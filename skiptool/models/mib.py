@@ -915,17 +915,42 @@ def recorded_features(recorded: dict, conf: Mapping[str, Any], fields: Sequence[
     return recorded
 
 
+def text_speech_corpus(cfg: ImageToSpeechFields, mel_dir: Path, linear_dir: Path, encode):
+    """The text-speech corpus of `--data speech=MEL_DIR linear=LINEAR_DIR` (a SpokenTextDataset),
+    checked against the config (mel_dim, linear_dim; one spectrogram config for mel and linear).
+    The mel dir's feature config is recorded in cfg.speech_features on the first call (training
+    data) and every later dir (dev data) is checked against it."""
+    from skiptool.audio.tacotron import TacotronSpecConfig
+    from skiptool.audio.transforms import TacotronFeatsConfig
+    from skiptool.data.two_corpora import SpokenTextDataset
+
+    speech = SpokenTextDataset(mel_dir, linear_dir, encode)
+    for where, dim, name in ((mel_dir, speech.mel_dim, "mel_dim"), (linear_dir, speech.linear_dim, "linear_dim")):
+        if dim != getattr(cfg, name):
+            raise SkiptoolError(f"{where}: features have {dim} bins but model_conf.{name} is {getattr(cfg, name)}; "
+                                f"set it to {dim}")
+    spec_fields = [f.name for f in dataclasses.fields(TacotronSpecConfig)]
+    mel_spec = {k: speech.mel_conf.get(k) for k in spec_fields}
+    linear_spec = {k: speech.linear_conf.get(k) for k in spec_fields}
+    if mel_spec != linear_spec:
+        key = next(k for k in spec_fields if mel_spec[k] != linear_spec[k])
+        raise SkiptoolError(f"{linear_dir}/conf.yaml: {key} is {linear_spec[key]!r} but {mel_spec[key]!r} in "
+                            f"{mel_dir}; make mel and linear features with one config")
+    cfg.speech_features = recorded_features(cfg.speech_features, speech.mel_conf,
+                                            [f.name for f in dataclasses.fields(TacotronFeatsConfig)], mel_dir,
+                                            "speech_features")
+    return speech
+
+
 def mib_dataset(cfg: MIBConfig, data_dirs: Mapping[str, Path], train: bool, seed: int):
     """Registry dataset (`ModelEntry.dataset`): `--data image=` an image feature dir of the
     caption corpus, `speech=` a mel and `linear=` a linear feature dir of the text-speech corpus
     (same keys), transcripts from the `text` copied into them, tokenised as the config says;
     batches mixed or alternating (`batching`). The feature configs of the first call (training
     data) are recorded in the config, and every later dir (dev data) is checked against them."""
-    from skiptool.audio.tacotron import TacotronSpecConfig
-    from skiptool.audio.transforms import TacotronFeatsConfig
     from skiptool.data.datasets import data_dir
     from skiptool.data.image import ImageFeatsConfig
-    from skiptool.data.two_corpora import CaptionDataset, SpokenTextDataset, TwoCorpora
+    from skiptool.data.two_corpora import CaptionDataset, TwoCorpora
 
     flag = "--data" if train else "--dev-data"
     unknown = sorted(set(data_dirs) - set(DATA_NAMES))
@@ -934,25 +959,11 @@ def mib_dataset(cfg: MIBConfig, data_dirs: Mapping[str, Path], train: bool, seed
     dirs = {name: data_dir(data_dirs, name, train, "mib") for name in DATA_NAMES}
     encode = mib_tokenizer(cfg).encode
     captions = CaptionDataset(dirs["image"], encode)
-    speech = SpokenTextDataset(dirs["speech"], dirs["linear"], encode)
+    speech = text_speech_corpus(cfg, dirs["speech"], dirs["linear"], encode)
     expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
     if captions.shape != expected:
         raise SkiptoolError(f"{dirs['image']}: images are {captions.shape} (C, H, W) but the model takes {expected}; "
                             f"set model_conf.image_size/image_channels or redo the image features")
-    for name, dim, want in (("speech", speech.mel_dim, cfg.mel_dim), ("linear", speech.linear_dim, cfg.linear_dim)):
-        if dim != want:
-            raise SkiptoolError(f"{dirs[name]}: features have {dim} bins but model_conf.{'mel' if name == 'speech' else name}"
-                                f"_dim is {want}; set it to {dim}")
-    spec_fields = [f.name for f in dataclasses.fields(TacotronSpecConfig)]
-    mel_spec = {k: speech.mel_conf.get(k) for k in spec_fields}
-    linear_spec = {k: speech.linear_conf.get(k) for k in spec_fields}
-    if mel_spec != linear_spec:
-        key = next(k for k in spec_fields if mel_spec[k] != linear_spec[k])
-        raise SkiptoolError(f"{dirs['linear']}/conf.yaml: {key} is {linear_spec[key]!r} but {mel_spec[key]!r} in "
-                            f"{dirs['speech']}; make mel and linear features with one config")
-    cfg.speech_features = recorded_features(cfg.speech_features, speech.mel_conf,
-                                            [f.name for f in dataclasses.fields(TacotronFeatsConfig)], dirs["speech"],
-                                            "speech_features")
     cfg.image_features = recorded_features(cfg.image_features, captions.conf,
                                            [f.name for f in dataclasses.fields(ImageFeatsConfig)], dirs["image"],
                                            "image_features")

@@ -170,6 +170,26 @@ class TTS(nn.Module):
         return speech_decoder_loss(self.decoder, self.postnet, self.cfg, self.condition(tokens, text_lengths), mel,
                                    linear, lengths)
 
+    def train_step(self, batch: Mapping[str, Tensor], model: str) -> tuple[dict[str, Tensor], Tensor]:
+        """`loss` on the text-speech part of a batch of MIB's contract, after checking it (`model`
+        names the caller in errors)."""
+        require_keys(batch, ["speech_lengths", "linear", "speech_text", "speech_text_lengths"], model)
+        check_speech(self.cfg, batch)
+        check_tokens(self.cfg, "speech_text", batch["speech_text"])
+        return self.loss(batch["speech_text"], batch["speech_text_lengths"], batch["speech"], batch["linear"],
+                         batch["speech_lengths"])
+
+    @torch.no_grad()
+    def speak(self, tokens: Tensor, lengths: Tensor | None = None) -> SpeechOutput:
+        """`synthesize` for user input: token ids checked, lengths default to the full width, and
+        a batch of empty texts is spoken as one padding token (the text encoder's minimum)."""
+        check_tokens(self.cfg, "text", tokens)
+        if lengths is None:
+            lengths = torch.full((tokens.size(0),), tokens.size(1), dtype=torch.long, device=tokens.device)
+        if tokens.size(1) == 0:
+            tokens = F.pad(tokens, (0, 1), value=self.cfg.pad_id)
+        return self.synthesize(tokens, lengths)
+
     @torch.no_grad()
     def synthesize(self, tokens: Tensor, lengths: Tensor, max_steps: int | None = None) -> SpeechOutput:
         """Mel and linear frames, zeroed after each item's stop (as MIB.decode_speech)."""
@@ -206,11 +226,7 @@ class Piecewise(nn.Module):
             terms["text_ce_image"] = self.captioner.loss(batch["image"], batch["image_text"],
                                                          batch["image_text_lengths"])
         if has_b:
-            require_keys(batch, ["speech_lengths", "linear", "speech_text", "speech_text_lengths"], "piecewise")
-            check_speech(self.tts.cfg, batch)
-            check_tokens(self.tts.cfg, "speech_text", batch["speech_text"])
-            tts_terms, self.last_alignment = self.tts.loss(batch["speech_text"], batch["speech_text_lengths"],
-                                                           batch["speech"], batch["linear"], batch["speech_lengths"])
+            tts_terms, self.last_alignment = self.tts.train_step(batch, "piecewise")
             terms.update(tts_terms)
         loss = sum(terms.values())
         return loss, {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
@@ -228,11 +244,8 @@ class Piecewise(nn.Module):
         return self.captioner.greedy(image)
 
     @torch.no_grad()
-    def text_to_speech(self, tokens: Tensor, lengths: Tensor) -> SpeechOutput:
-        check_tokens(self.tts.cfg, "text", tokens)
-        if tokens.size(1) == 0:  # only empty captions: the text encoder needs one (padding) position
-            tokens = F.pad(tokens, (0, 1), value=self.cfg.pad_id)
-        return self.tts.synthesize(tokens, lengths)
+    def text_to_speech(self, tokens: Tensor, lengths: Tensor | None = None) -> SpeechOutput:
+        return self.tts.speak(tokens, lengths)
 
     @torch.no_grad()
     def image_to_speech(self, image: Tensor) -> SpeechOutput:
@@ -249,8 +262,6 @@ class Piecewise(nn.Module):
         if (source, target) == ("image", "speech"):
             return self.image_to_speech(x)
         if (source, target) == ("text", "speech"):
-            if lengths is None:
-                lengths = torch.full((x.size(0),), x.size(1), dtype=torch.long, device=x.device)
             return self.text_to_speech(x, lengths)
         raise SkiptoolError(f"--from {source} --to {target}: the piecewise baseline generates image -> text, "
                             f"text -> speech and image -> speech only")

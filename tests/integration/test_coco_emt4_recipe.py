@@ -10,23 +10,25 @@ import pytest
 from skiptool.utils.fileio import is_done
 from tests.conftest import copy_recipe, run_recipe
 
-# MIB at toy sizes (every layer present), 16x16 images: the recipe's plumbing, not its quality.
+# MIB at toy sizes (every layer present), 16x16 images: the recipe's plumbing, not its quality. The
+# tts model takes the text encoder and speech decoder sizes; the others are MIB's only (mib:K=V).
+MIB_ONLY = ("image_decoder_channels=[8,6,4,4]", "speech_encoder_channels=[2,3]", "speech_encoder_gru_dim=8",
+            "memory_slots=6", "memory_heads=2", "classifier_hidden_dim=8")
 TINY_MIB = " ".join([
-    "model_conf.image_encoder_channels=[4,8]", "model_conf.image_decoder_channels=[8,6,4,4]",
+    "model_conf.image_encoder_channels=[4,8]",
     "model_conf.embed_dim=16", "model_conf.text_embed_dim=8", "model_conf.text_prenet_sizes=[12,8]",
     "model_conf.encoder_cbhg_bank_size=3", "model_conf.encoder_cbhg_channels=8", "model_conf.encoder_cbhg_highways=1",
-    "model_conf.speech_encoder_channels=[2,3]", "model_conf.speech_encoder_gru_dim=8", "model_conf.latent_dim=16",
-    "model_conf.memory_slots=6", "model_conf.memory_heads=2", "model_conf.classifier_hidden_dim=8",
+    "model_conf.latent_dim=16",
     "model_conf.text_decoder_embed_dim=8", "model_conf.text_decoder_dim=8", "model_conf.speech_decoder_slots=5",
     "model_conf.speech_decoder_slot_dim=8", "model_conf.decoder_prenet_sizes=[8,8]", "model_conf.attention_rnn_dim=8",
     "model_conf.attention_dim=8", "model_conf.location_filters=2", "model_conf.location_kernel=3",
     "model_conf.decoder_rnn_dim=8", "model_conf.postnet_cbhg_bank_size=2", "model_conf.postnet_cbhg_channels=4",
     "model_conf.postnet_projection_dim=8", "model_conf.postnet_highways=1", "model_conf.max_decoder_steps=20",
-    "model_conf.max_text_length=30"])
+    "model_conf.max_text_length=30", *(f"mib:model_conf.{arg}" for arg in MIB_ONLY)])
 TINY = ("--num-images", "3", "--num-test-images", "2", "--image-size", "16", "--num-sentences", "6",
         "--num-test-sentences", "2", "--nj", "1", "--epochs", "1", "--n-iter", "2", "--train-args", TINY_MIB,
         "--asr-args", "model_conf.rnn_dim=8 model_conf.rnn_layers=1 model_conf.conv_channels=2",
-        "--models", "mib no_such_model")
+        "--models", "mib tts no_such_model")
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +69,15 @@ def test_all_stages_on_the_builtin_corpora_then_resume(recipe):
     data, exp = recipe / "data" / "shapes_espeak", recipe / "exp" / "shapes_espeak"
     assert "shared" in (data / "vocabulary_overlap.txt").read_text()
     assert (data / "token_list" / "char" / "tokens.txt").is_file()
-    for model in ("ctc_asr", "mib"):
+    for model in ("ctc_asr", "mib", "tts"):
         assert (exp / model / "checkpoints" / "latest.pt").is_file(), model
     decoded = exp / "mib" / "decode_test"
     for task in ("image2text", "speech2text", "text2speech", "image2speech", "text2image", "embed"):
         assert is_done(decoded / task, "decode"), task
     for task in ("image2speech", "text2speech"):
         assert (decoded / task / "wav" / "wav.scp").is_file(), task
+    assert (exp / "tts" / "decode_test" / "text2speech" / "wav" / "wav.scp").is_file()
+    assert not (exp / "tts" / "decode_test" / "image2speech").exists()
 
     results = (exp / "RESULTS.md").read_text()
     sections = re.findall(r"^## (.*)$", results, flags=re.M)
@@ -81,7 +85,7 @@ def test_all_stages_on_the_builtin_corpora_then_resume(recipe):
     for row in ("| ctc_asr, real test speech | WER", "| pocketsphinx, real test speech | WER",
                 "| mib image->speech | BLEU", "| mib image->speech (first caption) | WER", "| mib image->text | BLEU",
                 "| mib speech->text | WER", "| mib text->speech | WER", "| mib image<->caption | recall@k",
-                "| mib speech<->transcript | recall@k"):
+                "| mib speech<->transcript | recall@k", "| tts text->speech | WER"):
         assert row in results, row
     rows = [line for line in results.splitlines() if line.startswith("| ") and "---" not in line
             and not line.startswith("| system")]

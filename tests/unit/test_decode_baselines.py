@@ -1,5 +1,6 @@
-"""The baselines end to end on tiny feature dirs: `skiptool train`'s library call with MIB's dataset
-hook, then their decode tasks (skiptool/decode/baselines.py) in MIB's output layouts."""
+"""The baselines and the tts model end to end on tiny feature dirs: `skiptool train`'s library call
+with their dataset hooks, then their decode tasks (skiptool/decode/baselines.py) in MIB's output
+layouts, and `skiptool synth` with them."""
 
 from __future__ import annotations
 
@@ -67,10 +68,20 @@ def train(model: str, model_conf: dict, data: dict[str, Path], exp_dir: Path) ->
     return exp_dir
 
 
+TINY_TTS = {k: v for k, v in test_piecewise.TINY.items() if not k.startswith("image")}
+
+
 @pytest.fixture(scope="module")
 def piecewise_exp(data, tmp_path_factory) -> Path:
     conf = {**test_piecewise.TINY, "vocab_size": 66, "max_decoder_steps": 4, "max_text_length": 6}
     return train("piecewise", conf, data, tmp_path_factory.mktemp("exp") / "piecewise")
+
+
+@pytest.fixture(scope="module")
+def tts_exp(data, tmp_path_factory) -> Path:
+    conf = {**TINY_TTS, "vocab_size": 66, "max_decoder_steps": 4}
+    speech_only = {k: data[k] for k in ("speech", "linear")}
+    return train("tts", conf, speech_only, tmp_path_factory.mktemp("exp") / "tts")
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +149,22 @@ def test_piecewise_text2speech_is_its_tts_alone(piecewise_exp, data, tmp_path):
         run(piecewise_exp, "text2speech", tmp_path / "x", image=data["image"])
 
 
+def test_tts_trains_on_the_text_speech_corpus_and_speaks(tts_exp, data, tmp_path):
+    saved = yaml.safe_load((tts_exp / "config.yaml").read_text())["model_conf"]
+    assert saved["speech_features"]["hop_length"] == SPEC["hop_length"]
+    assert (tts_exp / "images" / "alignment_epoch001.png").read_bytes()[:4] == b"\x89PNG"
+    out = run(tts_exp, "text2speech", tmp_path / "t2s", text=data["speech"])
+    for kind in ("mel", "linear"):
+        found = dict(kaldiio.load_scp(str(out / kind / "feats.scp")))
+        assert sorted(found) == sorted(SENTENCES) and all(0 < len(v) <= 4 * 2 for v in found.values())
+        assert yaml.safe_load((out / kind / "conf.yaml").read_text())["hop_length"] == SPEC["hop_length"]
+    assert read_table(out / "text") == SENTENCES
+    with pytest.raises(SkiptoolError, match=r"--task image2speech: model 'tts' cannot do it; its tasks: text2speech"):
+        check_task("tts", "image2speech")
+    with pytest.raises(SkiptoolError, match=r"--data image=\.\.\.: model 'tts' reads speech=DIR"):
+        train("tts", {**TINY_TTS, "vocab_size": 66}, data, tmp_path / "tts")
+
+
 def test_cyclegan_num_frames_is_the_mean_training_length(cyclegan_exp, data):
     lengths = [len(m) for _, m in kaldiio.load_scp_sequential(str(data["speech"] / "feats.scp"))]
     expected = int(np.ceil(np.mean(lengths) / 2)) * 2  # r = 2
@@ -164,7 +191,7 @@ def test_user_errors(cyclegan_exp, data, tmp_path):
 # ------------------------------------------------------------------------------ skiptool synth
 
 
-def test_synth_with_the_baselines(piecewise_exp, cyclegan_exp, tmp_path):
+def test_synth_with_the_baselines(piecewise_exp, cyclegan_exp, tts_exp, tmp_path):
     """`skiptool synth --model` takes a baseline for the directions it has (library call)."""
     import soundfile as sf
     from PIL import Image
@@ -180,6 +207,10 @@ def test_synth_with_the_baselines(piecewise_exp, cyclegan_exp, tmp_path):
         assert result.outputs == [tmp_path / f"{name}.wav"] and sf.info(result.outputs[0]).samplerate == 16000
     result = synthesize("text", "speech", ["a red box"], tmp_path / "tts.wav", piecewise_exp)
     assert result.audio_seconds > 0
+    result = synthesize("text", "speech", ["a red box"], tmp_path / "alone.wav", tts_exp)
+    assert result.outputs == [tmp_path / "alone.wav"] and sf.info(result.outputs[0]).samplerate == 16000
+    with pytest.raises(SkiptoolError, match="not a direction tts generates; it does text->speech"):
+        synthesize("image", "speech", [str(png)], tmp_path / "x.wav", tts_exp)
     result = synthesize("speech", "image", [str(tmp_path / "tts.wav")], tmp_path / "back.png", cyclegan_exp)
     assert Image.open(result.outputs[0]).size == (S, S)
     with pytest.raises(SkiptoolError, match="not a direction piecewise generates"):
