@@ -19,9 +19,9 @@ def decode(
     task: str = typer.Option(..., "--task", help="What to generate: speech2image, image2speech, embed, grids "
                                                  "(PVAE); image2text, speech2text, text2speech, image2speech, "
                                                  "text2image, embed (MIB); image2text, image2speech, text2speech "
-                                                 "(piecewise); image2speech (cyclegan); text2speech (tts); classify (classifiers); transcribe "
-                                                 "(ctc_asr: OUT/text); the model's "
-                                                 "list is in the error when a task does not fit."),
+                                                 "(piecewise); image2speech (cyclegan); text2speech (tts); "
+                                                 "classify (classifiers); transcribe (ctc_asr: OUT/text); the "
+                                                 "model's list is in the error when a task does not fit."),
     data: list[str] = typer.Option(None, "--data", metavar="NAME=DIR",
                                    help="Input feature dir by modality, e.g. --data speech=dump/fbank/test; "
                                         "repeat for several."),

@@ -22,8 +22,8 @@ def synth(
 ) -> None:
     """Generate --to from --from with a trained MIB model: image <-> text <-> speech, and image <-> speech
     (skip-modal); or with a baseline (piecewise: image -> text, text -> speech, image -> speech;
-    cyclegan: image <-> speech); or with a tts model (text -> speech). Speech is written as 16-bit wav by Griffin-Lim of the model's linear
-    spectrogram.
+    cyclegan: image <-> speech); or with a tts model (text -> speech). Speech is written as 16-bit
+    wav by Griffin-Lim of the model's linear spectrogram.
 
     Example: skiptool synth --from image --to speech in.jpg -o out.wav --model egs/coco_emt4/exp/mib
 

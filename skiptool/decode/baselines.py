@@ -1,6 +1,6 @@
-"""What MIB's baselines (paper 000, Table 1) and the tts model generate, in MIB's output layouts: the readers and
-writers of skiptool/decode/mib.py, so that the recipe vocodes, transcribes and scores the three
-models' outputs alike.
+"""What MIB's baselines (paper 000, Table 1) and the tts model generate, in MIB's output layouts:
+the readers and writers of skiptool/decode/mib.py, so that the recipe vocodes, transcribes and
+scores every model's outputs alike.
 
 Tasks (`skiptool decode EXP OUT --task T --data image=DIR`, an image feature dir of the caption corpus):
 

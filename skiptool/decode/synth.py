@@ -1,7 +1,8 @@
 """One-off generation from files or strings (`skiptool synth`): image, text or speech in, image
 (PNG), text or speech (wav, by Griffin-Lim of the post-net's linear spectrogram) out, with a
 trained MIB model, one of its baselines (piecewise: image -> text, text -> speech, image ->
-speech; CycleGAN: image <-> speech) or a tts model (text -> speech), through the models' common `generate(source, target, x, lengths)`.
+speech; CycleGAN: image <-> speech) or a tts model (text -> speech), through the models' common
+`generate(source, target, x, lengths)`.
 
     result = synthesize("image", "speech", ["cat.png"], Path("out.wav"), Path("exp/mib"))
     result = synthesize("text", "image", ["a red circle"], Path("circle.png"), None)   # the recipe's best model
