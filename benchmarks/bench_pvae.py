@@ -1,5 +1,7 @@
 """PVAE training throughput: samples/s of full training steps (forward, backward, Adam step) at
-the paper's sizes on random data shaped like the recipe's (80-dim FBank, 28x28 images).
+the paper's sizes on random data shaped like the recipe's (80-dim FBank, 28x28 images), with the
+speech LSTMs on length groups (skiptool/nn/rnn.py) and, as the reference in the same process, on
+the whole padded batch in one call.
 
 Usage: .venv/bin/python benchmarks/bench_pvae.py [--variant pvae] [--batch-size 256]
            [--frames 60 | --lengths-from DUMP/fbank/train/utt2num_frames] [--steps 3] [--warmup 1]
@@ -19,6 +21,7 @@ import time
 import torch
 
 from skiptool.models.pvae import PVAE, PVAEConfig
+from skiptool.nn.rnn import CPU_GROUP_SIZE, ConditionalLSTMDecoder, LSTMSummary
 
 
 def random_batch(cfg: PVAEConfig, batch_size: int, frames: int, generator: torch.Generator,
@@ -40,6 +43,32 @@ def random_batch(cfg: PVAEConfig, batch_size: int, frames: int, generator: torch
     }
 
 
+def set_group_size(model: torch.nn.Module, group_size: int | None) -> None:
+    """The length-group size of every speech LSTM (skiptool/nn/rnn.py; None: its device default)."""
+    for module in model.modules():
+        if isinstance(module, (LSTMSummary, ConditionalLSTMDecoder)):
+            module.group_size = group_size
+
+
+def time_steps(model: PVAE, batches: list[dict], warmup: int, steps: int) -> tuple[float, float]:
+    """Wall and process-CPU seconds per training step (forward, backward, Adam), after `warmup`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.95, 0.999))
+
+    def step(i: int) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss, _ = model(batches[i % len(batches)])
+        loss.backward()
+        optimizer.step()
+
+    for i in range(warmup):
+        step(i)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    # CPU seconds of this process: on a shared machine the wall time also counts other jobs' turns
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="pvae",
@@ -55,10 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    torch.manual_seed(0)
     cfg = PVAEConfig(variant=args.variant)
-    model = PVAE(cfg).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.95, 0.999))
     real_lengths = None
     if args.lengths_from:
         with open(args.lengths_from) as f:
@@ -68,37 +94,31 @@ def main(argv: list[str] | None = None) -> None:
                for _ in range(args.warmup + args.steps if real_lengths is not None else 1)]
     frames = [int(b["speech_lengths"].sum()) for b in batches]
 
-    def step() -> float:
-        batch = batches[len(frames_done) % len(batches)]
-        frames_done.append(1)
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = model(batch)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    frames_done: list[int] = []
-    for _ in range(args.warmup):
-        step()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for _ in range(args.steps):
-        step()
-    seconds = (time.perf_counter() - start) / args.steps
-    # CPU seconds of this process: on a shared machine the wall time also counts other jobs' turns
-    cpu_seconds = (time.process_time() - cpu_start) / args.steps
-
     command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/bench_pvae.py", *sys.argv[1:]])
-    params = sum(p.numel() for p in model.parameters())
     print(f"command: {command}")
     shape = (f"T=real lengths (mean {sum(frames) / len(frames) / args.batch_size:.1f} frames)"
              if real_lengths is not None else f"T={args.frames}")
+    # The reference: each speech LSTM over the whole padded batch in one call (one length group).
+    runs = {f"length groups of {CPU_GROUP_SIZE} (skiptool's CPU default)": None,
+            "reference: the padded batch in one call": args.batch_size}
+    results = {}
+    for name, group_size in runs.items():
+        torch.manual_seed(0)
+        model = PVAE(cfg).train()
+        set_group_size(model, group_size)
+        results[name] = time_steps(model, batches, args.warmup, args.steps)
+    params = sum(p.numel() for p in model.parameters())
     print(f"variant={cfg.variant} params={params} batch={args.batch_size} {shape} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
-    print(f"{seconds:.2f} s/step  {args.batch_size / seconds:.1f} samples/s "
-          f"(mean of {args.steps} steps after {args.warmup} warm-up)")
-    print(f"{cpu_seconds:.2f} CPU s/step  {args.batch_size / cpu_seconds:.1f} samples per CPU second "
-          f"(process CPU time, all threads: what the step costs; on a shared machine the wall time "
-          f"above also counts other jobs' turns)")
+          f"threads={torch.get_num_threads()} torch={torch.__version__}; "
+          f"mean of {args.steps} steps after {args.warmup} warm-up")
+    print("| speech LSTMs | s/step | samples/s | CPU s/step | samples per CPU second |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (seconds, cpu_seconds) in results.items():
+        print(f"| {name} | {seconds:.2f} | {args.batch_size / seconds:.1f} | {cpu_seconds:.2f} | "
+              f"{args.batch_size / cpu_seconds:.1f} |")
+    (grouped, grouped_cpu), (reference, reference_cpu) = results.values()
+    print(f"speed-up of the length groups: {reference / grouped:.2f}x wall, {reference_cpu / grouped_cpu:.2f}x CPU "
+          f"(process CPU time, all threads: on a shared machine the wall time also counts other jobs' turns)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from skiptool.nn.rnn import ConditionalLSTMDecoder, LSTMSummary, length_mask
+from skiptool.nn.rnn import CPU_GROUP_SIZE, ConditionalLSTMDecoder, LSTMSummary, length_groups, length_mask
 
 
 def test_length_mask():
@@ -53,6 +53,20 @@ def test_length_groups_match_the_padded_batch_exactly():
     assert (grouped[~mask.expand_as(grouped)] == 0).all()
     enc(x, lengths).sum().backward()
     assert x.grad[1].abs().sum() > 0 and (x.grad[0, 2:] == 0).all()  # no gradient from padding
+
+
+def test_length_groups_default_by_device():
+    """Groups of CPU_GROUP_SIZE for an LSTM on the CPU, the whole batch in one pass elsewhere."""
+    lengths = torch.tensor([5, 3, 9, 1] * 10)
+    groups = length_groups(lengths)
+    assert [len(index) for index, _ in groups] == [CPU_GROUP_SIZE, CPU_GROUP_SIZE, 40 - 2 * CPU_GROUP_SIZE]
+    assert [steps for _, steps in groups] == [3, 9, 9]  # sorted by length, each group cut to its longest
+    assert sorted(torch.cat([index for index, _ in groups]).tolist()) == list(range(40))
+    (index, steps), = length_groups(lengths, device=torch.device("cuda"))  # no GPU needed to plan
+    assert len(index) == 40 and steps == 9
+    assert len(length_groups(lengths, group_size=40)) == 1
+    with pytest.raises(ValueError, match="group_size"):
+        length_groups(lengths, group_size=0)
 
 
 def test_progress_decoder_spreads_an_item_over_its_own_length():
