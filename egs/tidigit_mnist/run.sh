@@ -4,10 +4,11 @@
 # and z_i (image); baselines PVAE without CM, JMVAE-kl, VAE-sp and VAE-im use the same modules.
 #   stage 1  data: spoken digits (db.sh corpus, else espeak-ng) + written digits (MNIST, else sklearn)
 #   stage 2  features: 80-dim FBank after energy VAD + global CMVN; 28x28 gray images
-#   stage 3  training: digit classifiers (for scoring) and the models, all by `skiptool train`
+#   stage 3  training: digit and speaker classifiers (for scoring) and the models, all by `skiptool train`
 #   stage 4  decoding: latents, speech->image and image->speech in reference styles, style grids
 #   stage 5  Griffin-Lim: generated FBank -> wavs
-#   stage 6  scoring: purity (Table 1), classifier accuracy and WER of the generations -> RESULTS.md
+#   stage 6  scoring: purity (Table 1), classifier accuracy (digit; speaker = the reference's voice) and
+#            WER of the generations -> RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -128,6 +129,11 @@ cross_models() {
   for m in $models; do case $m in vae_sp|vae_im) ;; *) echo "$m" ;; esac; done
 }
 stage_done() { [ -f "$1/.done" ] && [ "$overwrite" != true ]; }
+speakers_of() { cut -d' ' -f1 "$dump/fbank/$1/spk2utt"; }   # the speakers of a feature set
+speaker_scoring() {  # a speaker classifier can judge the voice of generated speech: >= 2 training
+  # speakers, and every test speaker among them (FSDD's standard split; not speaker-disjoint splits)
+  [ "$(speakers_of train | wc -l)" -ge 2 ] && [ -z "$(speakers_of test | grep -vxF -f <(speakers_of train))" ]
+}
 
 # ----------------------------------------------------------------------------- stage 1
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
@@ -197,6 +203,14 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   skiptool train --config conf/train_speech_classifier.yaml --exp-dir "$exp/speech_classifier" \
     --data speech="$dump/fbank/train" --dev-data speech="$dump/fbank/dev" --device "$device" "${ow[@]}" \
     "${epoch_override[@]}"
+  if speaker_scoring; then   # its classes: the training speakers, in spk2utt's order
+    skiptool train --config conf/train_speaker_classifier.yaml --exp-dir "$exp/speaker_classifier" \
+      --data speech="$dump/fbank/train" --dev-data speech="$dump/fbank/dev" --device "$device" "${ow[@]}" \
+      "${epoch_override[@]}" model_conf.num_classes="$(speakers_of train | wc -l)" \
+      model_conf.class_names="[$(speakers_of train | sed 's/.*/"&"/' | paste -sd,)]"
+  else
+    echo "$0: test speakers are not training speakers: no speaker classifier, so no score of the reference's voice"
+  fi
   for m in $models; do
     skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" \
       --data speech="$dump/fbank/train" --data image="$dump/image/train" \
@@ -261,6 +275,10 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     --hyp-wav "$data/speech/test/wav.scp" --lm-text "$data/speech/train/text" \
     --hyp-out "$exp/pocketsphinx_test/text" --alignment "$exp/pocketsphinx_test/alignment.txt" \
     --results "$results"
+  if [ -d "$exp/speaker_classifier" ]; then
+    skiptool score --metric accuracy --system "speaker classifier, real test speech" --ref "$dump/fbank/test/utt2spk" \
+      --classifier "$exp/speaker_classifier" --feats "$dump/fbank/test" --results "$results"
+  fi
 
   section "Table 1: weighted k-means purity (10 clusters) of latents inferred by the unimodal encoders"
   for m in $models; do
@@ -288,6 +306,18 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
       --ref "$dir/image2speech_settled/utt2label" --classifier "$exp/speech_classifier" \
       --feats "$dir/image2speech_settled" --results "$results"
   done
+
+  if [ -d "$exp/speaker_classifier" ]; then
+    section "Speaking style: the speaker classifier on image->speech (right = the style reference's speaker)"
+    for m in $(cross_models); do
+      dir=$exp/$m$suffix/$decode/image2speech
+      if [ ! -f "$dir/utt2spk" ]; then   # decoded before decode wrote utt2spk
+        echo "$0: $dir/utt2spk missing (decoded by an older skiptool): rerun from --stage 4 with --overwrite true to score the voice of $m$suffix"; continue
+      fi
+      skiptool score --metric accuracy --system "$m$suffix image->speech, reference's speaker" --ref "$dir/utt2spk" \
+        --classifier "$exp/speaker_classifier" --feats "$dir" --results "$results"
+    done
+  fi
 
   section "Cross-modal generation: WER of the Griffin-Lim audio of image->speech (pocketsphinx, digit grammar)"
   for m in $(cross_models); do

@@ -9,7 +9,8 @@ and the collate function that pads speech.
 
 A feature dir holds `feats.scp` (+ ark, read with kaldiio), `conf.yaml` (the feature config;
 image dirs give `height`, `width`, `channels`), and copies of the data-dir tables, of which
-`utt2label` (an integer class per utterance, e.g. the digit) gives the labels. Features are read
+`utt2label` (an integer class per utterance, e.g. the digit) gives the labels, or another table
+of names (e.g. `utt2spk`) with the list of class names that numbers them. Features are read
 into memory once, when the dataset is made: a digit corpus is tens of MB, and every later epoch
 then costs no disk reads.
 """
@@ -71,23 +72,34 @@ def _read_feature_dir(feats_dir: Path) -> tuple[list[str], list[np.ndarray], dic
     return keys, mats, conf
 
 
-def _read_labels(feats_dir: Path, keys: Sequence[str], labels: bool | None) -> list[int] | None:
-    """Integer labels from utt2label; None when not wanted, or not present and not required."""
-    path = feats_dir / "utt2label"
+def _read_labels(feats_dir: Path, keys: Sequence[str], labels: bool | None, table: str = "utt2label",
+                 classes: Sequence[str] | None = None) -> list[int] | None:
+    """Integer labels from `table` (utt2label: class ids; with `classes`, names numbered by their
+    place in it); None when not wanted, or not present and not required."""
+    path = feats_dir / table
     if labels is False or (labels is None and not path.is_file()):
         return None
     if not path.is_file():
         raise SkiptoolError(f"{path}: not found; this model needs a class label per utterance "
-                            f"(copy utt2label from the data dir into the feature dir)")
-    table = read_table(path)
+                            f"(copy {table} from the data dir into the feature dir)")
+    table_values = read_table(path)
+    class_id = {name: i for i, name in enumerate(classes)} if classes is not None else None
     out = []
     for key in keys:
-        if key not in table:
+        if key not in table_values:
             raise SkiptoolError(f"{path}: no label for '{key}' of feats.scp; run `skiptool data fix`")
+        value = table_values[key]
+        if class_id is not None:
+            if value not in class_id:
+                raise SkiptoolError(f"{path}: '{value}' of '{key}' is not one of the model's "
+                                    f"{len(class_id)} classes (model_conf.class_names)")
+            out.append(class_id[value])
+            continue
         try:
-            out.append(int(table[key]))
+            out.append(int(value))
         except ValueError:
-            raise SkiptoolError(f"{path}: label '{table[key]}' of '{key}' is not an integer class id") from None
+            raise SkiptoolError(f"{path}: label '{value}' of '{key}' is not an integer class id; a table of "
+                                f"names needs the list of classes (model_conf.class_names)") from None
         if out[-1] < 0:
             raise SkiptoolError(f"{path}: label {out[-1]} of '{key}' is negative; class ids start at 0")
     return out
@@ -95,9 +107,10 @@ def _read_labels(feats_dir: Path, keys: Sequence[str], labels: bool | None) -> l
 
 class FeatsDataset(Dataset):
     """Sequence features of a feature dir: item i is {"key", "speech": float32 (T, D), "label"}
-    ("label" only when the dir has utt2label, or always with `labels=True`)."""
+    ("label" only when the dir has `label_table`, or always with `labels=True`)."""
 
-    def __init__(self, feats_dir: str | os.PathLike, labels: bool | None = None, name: str = "speech"):
+    def __init__(self, feats_dir: str | os.PathLike, labels: bool | None = None, name: str = "speech",
+                 label_table: str = "utt2label", classes: Sequence[str] | None = None):
         self.feats_dir = Path(feats_dir)
         self.name = name
         keys, mats, conf = _read_feature_dir(self.feats_dir)
@@ -115,7 +128,7 @@ class FeatsDataset(Dataset):
                                 f"(skiptool data fix) or redo its features")
         self.keys = keys
         self.feats = [torch.from_numpy(m) for m in mats]
-        self.labels = _read_labels(self.feats_dir, keys, labels)
+        self.labels = _read_labels(self.feats_dir, keys, labels, label_table, classes)
         self.dim = int(mats[0].shape[1])
         self.conf = conf
 

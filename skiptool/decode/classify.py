@@ -12,8 +12,9 @@ from skiptool.data.datadir import write_table
 from skiptool.utils.errors import SkiptoolError
 
 
-def predict(model: nn.Module, experiment, feats_dir: Path, device: torch.device | str = "cpu") -> dict[str, int]:
-    """{key: predicted class} for every entry of feats_dir's feats.scp."""
+def predict(model: nn.Module, experiment, feats_dir: Path, device: torch.device | str = "cpu") -> dict[str, int | str]:
+    """{key: predicted class} for every entry of feats_dir's feats.scp: its id, or its name for a
+    classifier trained on a table of names (model_conf.class_names)."""
     from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset
     from skiptool.models.classifier import predict_labels
 
@@ -32,14 +33,18 @@ def predict(model: nn.Module, experiment, feats_dir: Path, device: torch.device 
     else:
         raise SkiptoolError(f"model '{experiment.model}' is not a classifier; train image_classifier or "
                             f"speech_classifier")
-    return predict_labels(model, dataset, device=device)
+    predictions = predict_labels(model, dataset, device=device)
+    names = getattr(cfg, "class_names", None)
+    return {key: names[c] for key, c in predictions.items()} if names else predictions
 
 
 def classify(model: nn.Module, experiment, feats_dir: Path, out_dir: Path, device: torch.device) -> Path:
-    """Write out_dir/utt2label (predicted class per key) and, when feats_dir has one, out_dir/ref_utt2label."""
+    """Write out_dir/<table> (predicted class per key; utt2label, or the classifier's table of names
+    such as utt2spk) and, when feats_dir has that table, out_dir/ref_<table>."""
     predictions = predict(model, experiment, feats_dir, device)
+    table = getattr(experiment.model_conf, "labels", "utt2label")
     out_dir.mkdir(parents=True, exist_ok=True)
-    if (feats_dir / "utt2label").is_file():
-        shutil.copyfile(feats_dir / "utt2label", out_dir / "ref_utt2label")
-    write_table(out_dir / "utt2label", predictions)
-    return out_dir / "utt2label"
+    if (feats_dir / table).is_file():
+        shutil.copyfile(feats_dir / table, out_dir / f"ref_{table}")
+    write_table(out_dir / table, predictions)
+    return out_dir / table

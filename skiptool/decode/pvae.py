@@ -133,6 +133,14 @@ def _write_labels(src: Path, out_dir: Path, out_keys: list[str], draws: int) -> 
     return out
 
 
+def _write_style_speakers(style_dir: Path, out_dir: Path, used: dict[str, str]) -> None:
+    """out_dir/utt2spk: each output with the speaker of its style reference, the voice it should
+    have (when the references have a utt2spk)."""
+    if (style_dir / "utt2spk").is_file():
+        speakers = read_table(style_dir / "utt2spk")
+        write_table(out_dir / "utt2spk", {key: speakers[ref] for key, ref in sorted(used.items()) if ref in speakers})
+
+
 def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
     """(N, C, S, S) in [0, 1] -> an image feature dir (as `skiptool feats --type image`) + png/."""
     from PIL import Image
@@ -203,8 +211,9 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
     reference's length), else the reference's length, or the mean training length without a
     reference. With `draws` K > 1, each image is generated K times (draw k as one draw
     of seed + k) under keys <key>-draw<k>. Writes feats.scp, utt2num_frames, utt2label and text
-    (digit words), utt2style (the reference per output) and copies conf.yaml / cmvn.ark of the
-    reference speech so the features can be vocoded."""
+    (digit words), utt2style (the reference per output) and utt2spk (its speaker, when the
+    references have one), and copies conf.yaml / cmvn.ark of the reference speech so the features
+    can be vocoded."""
     _check_draws(draws)
     images = ImageFeatsDataset(image_dir, labels=False)
     styles = FeatsDataset(style_speech_dir, labels=False) if style_speech_dir else None
@@ -262,6 +271,7 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
         write_table(out_dir / "text", {k: DIGIT_WORDS[int(v)] for k, v in labels.items() if int(v) < 10})
     if used:
         write_table(out_dir / "utt2style", dict(sorted(used.items())))
+        _write_style_speakers(style_speech_dir, out_dir, used)
     if style_speech_dir is not None:
         for name in ("conf.yaml", "cmvn.ark"):
             if (style_speech_dir / name).is_file():

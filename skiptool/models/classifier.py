@@ -1,6 +1,8 @@
-"""Digit classifiers that the recipes train on real data and use to score generated digits
+"""Classifiers that the recipes train on real data and use to score generated digits
 (cross-modal generation accuracy): `image_classifier` (a small CNN over 28x28 images) and
-`speech_classifier` (1-D convolutions over FBank frames, mean+max pooled over time).
+`speech_classifier` (1-D convolutions over FBank frames, mean+max pooled over time). The speech
+classifier also tells speakers apart (`labels: utt2spk` with `class_names`): it scores whether
+generated speech has the speaking style of its reference.
 
 Both follow the model contract of the trainer: `forward(batch) -> (loss, {"loss", "acc"})`, with
 batch entries `image` (B, C, H, W) in [0, 1] or `speech` (B, T, D) + `speech_lengths` (B,), and
@@ -64,10 +66,17 @@ class SpeechClassifierConfig:
     dropout: float = 0.2
     utterance_cmvn: bool = True
     batch_norm: bool = True  # after every convolution, statistics over valid frames only
+    labels: str = "utt2label"  # the feature dir's table of classes, e.g. utt2spk for a speaker classifier
+    class_names: list[str] | None = None  # when that table holds names: the classes, in id order
 
     def __post_init__(self) -> None:
         if min(self.speech_dim, self.num_classes, self.hidden_dim) < 1 or not self.channels:
             raise ValueError("speech_dim, num_classes, hidden_dim must be positive and channels non-empty")
+        if self.class_names is not None:
+            self.class_names = [str(name) for name in self.class_names]
+            if len(self.class_names) != self.num_classes or len(set(self.class_names)) != self.num_classes:
+                raise ValueError(f"class_names must be num_classes ({self.num_classes}) distinct names, "
+                                 f"got {len(self.class_names)} ({len(set(self.class_names))} distinct)")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-length convolutions), got {self.kernel_size}")
         if not 0 <= self.dropout < 1:
@@ -204,7 +213,8 @@ def image_classifier_dataset(cfg: ImageClassifierConfig, data_dirs: dict[str, Pa
 
 def speech_classifier_dataset(cfg: SpeechClassifierConfig, data_dirs: dict[str, Path], train: bool,
                               seed: int) -> FeatsDataset:
-    dataset = FeatsDataset(data_dir(data_dirs, "speech", train, "speech_classifier"), labels=True)
+    dataset = FeatsDataset(data_dir(data_dirs, "speech", train, "speech_classifier"), labels=True,
+                           label_table=cfg.labels, classes=cfg.class_names)
     if dataset.dim != cfg.speech_dim:
         raise SkiptoolError(f"{dataset.feats_dir}: features have {dataset.dim} dims but model_conf.speech_dim "
                             f"is {cfg.speech_dim}; set it to {dataset.dim}")

@@ -1,13 +1,16 @@
-"""egs/tidigit_mnist/run.sh: corpus-variable checks, and all six stages on a few dozen built-in
-utterances (espeak-ng digits + scikit-learn digits, one epoch per model), then a resumed rerun."""
+"""egs/tidigit_mnist/run.sh: corpus-variable checks, all six stages on a few dozen built-in
+utterances (espeak-ng digits + scikit-learn digits, one epoch per model), then a resumed rerun, and
+a run on a tiny FSDD whose test speakers are training speakers (the speaker-classifier scores)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+import yaml
 
 from tests.conftest import copy_recipe, run_recipe
+from tests.fixtures.corpora import FSDD_SPEAKERS, make_fsdd
 
 # Two models keep the run short: one cross-modal (every decode task), one single-modality.
 TINY = ("--espeak-speakers", "4", "--espeak-takes", "1", "--epochs", "1", "--n-iter", "4",
@@ -45,6 +48,7 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     r = run_recipe(recipe, *TINY, timeout=1200)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "built-in corpus" in r.stdout
+    assert "test speakers are not training speakers: no speaker classifier" in r.stdout  # unseen voices
     exp = recipe / "exp" / "espeak_sklearn"
     results = (exp / "RESULTS.md").read_text()
     for model in ("pvae", "vae_sp"):
@@ -74,3 +78,19 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     row = re.search(r"^\| pvae speech->image \| accuracy \| (\d+) \|", (exp / "RESULTS_ave1best_2draws.md").read_text(),
                     flags=re.M)
     assert row and int(row.group(1)) == 2 * test_utts
+
+
+def test_fsdd_run_scores_the_voice_of_generated_speech(tmp_path_factory):
+    recipe = copy_recipe("tidigit_mnist", tmp_path_factory.mktemp("fsdd_recipe"))
+    fsdd = make_fsdd(tmp_path_factory.mktemp("corpus"))
+    r = run_recipe(recipe, "--image-corpus", "sklearn", "--epochs", "1", "--n-iter", "4", "--models", "pvae",
+                   env={"FSDD": str(fsdd)}, timeout=1200)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    exp = recipe / "exp" / "fsdd_sklearn"
+    classes = yaml.safe_load((exp / "speaker_classifier" / "config.yaml").read_text())["model_conf"]["class_names"]
+    assert classes == list(FSDD_SPEAKERS)
+    results = (exp / "RESULTS.md").read_text()
+    assert re.search(r"^\| speaker classifier, real test speech \| accuracy \| 30 \|", results, flags=re.M)
+    test_images = len((recipe / "dump" / "fsdd_sklearn" / "image" / "test" / "utt2label").read_text().splitlines())
+    row = re.search(r"^\| pvae image->speech, reference's speaker \| accuracy \| (\d+) \|", results, flags=re.M)
+    assert row and int(row.group(1)) == test_images

@@ -84,6 +84,30 @@ def test_predict_labels_gives_a_class_per_key(tmp_path):
     assert predictions[ds.keys[0]] == logits.argmax(-1).item()
 
 
+def test_speaker_classifier_numbers_utt2spk_by_its_class_names_and_predicts_names(tmp_path):
+    from types import SimpleNamespace
+
+    from skiptool.data.datadir import read_table
+    from skiptool.decode.classify import classify
+
+    shipped = load_experiment_config(REPO / "conf/train/speaker_classifier.yaml").model_conf
+    assert shipped.labels == "utt2spk" and not shipped.utterance_cmvn
+    feats = write_speech_dir(tmp_path / "sp", per_class=2, classes=3, dim=6)
+    cfg = SpeechClassifierConfig(**{**TINY_SPEECH_CLASSIFIER, "num_classes": 2, "labels": "utt2spk",
+                                    "class_names": ["spk01", "spk00"]})
+    dataset = MODELS["speech_classifier"].dataset(cfg, {"speech": feats}, True, 0)
+    assert dataset.labels == [1 if key.startswith("spk00") else 0 for key in dataset.keys]
+    experiment = SimpleNamespace(model="speech_classifier", model_conf=cfg)
+    written = classify(SpeechClassifier(cfg), experiment, feats, tmp_path / "out", torch.device("cpu"))
+    assert written == tmp_path / "out" / "utt2spk"
+    assert set(read_table(written)) == set(dataset.keys) and set(read_table(written).values()) <= {"spk00", "spk01"}
+    assert (tmp_path / "out" / "ref_utt2spk").read_text() == (feats / "utt2spk").read_text()
+    with pytest.raises(ValueError, match=r"class_names must be num_classes \(3\) distinct names, got 2"):
+        SpeechClassifierConfig(num_classes=3, class_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"got 2 \(1 distinct\)"):
+        SpeechClassifierConfig(num_classes=2, class_names=["a", "a"])
+
+
 def test_wrong_inputs_are_user_errors():
     speech_model = SpeechClassifier(SpeechClassifierConfig(speech_dim=6, num_classes=3, channels=[4]))
     with pytest.raises(SkiptoolError, match=r"speech: expected \(batch, frames, 6\)"):

@@ -12,22 +12,7 @@ from skiptool.data.corpora import PREPARERS
 from skiptool.data.corpora.fsdd import prepare_fsdd, scan_fsdd
 from skiptool.data.datadir import DataDir, validate_data_dir
 from skiptool.utils.errors import SkiptoolError
-
-SPEAKERS, DIGITS, TAKES = ("jackson", "theo"), (0, 3, 9), 7
-
-
-def make_fsdd(root: Path) -> Path:
-    """recordings/{digit}_{speaker}_{index}.wav, 8 kHz mono 16-bit, like the real corpus."""
-    recordings = root / "fsdd" / "recordings"
-    recordings.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for speaker in SPEAKERS:
-        for digit in DIGITS:
-            for take in range(TAKES):
-                samples = 0.1 * rng.standard_normal(400 + 40 * take).astype(np.float32)
-                sf.write(recordings / f"{digit}_{speaker}_{take}.wav", samples, 8000, subtype="PCM_16")
-    (recordings / "README.txt").write_text("not a recording\n")
-    return root / "fsdd"
+from tests.fixtures.corpora import FSDD_DIGITS as DIGITS, FSDD_SPEAKERS as SPEAKERS, FSDD_TAKES as TAKES, make_fsdd
 
 
 @pytest.fixture

@@ -37,6 +37,19 @@ def test_feats_dataset_reads_features_and_labels(speech_dir):
     assert "label" not in FeatsDataset(speech_dir, labels=False)[0]
 
 
+def test_feats_dataset_numbers_a_table_of_names_by_the_class_list(speech_dir):
+    speakers = [f"spk{i:02d}" for i in range(5)][::-1]  # ids follow the list, not the sort order
+    ds = FeatsDataset(speech_dir, labels=True, label_table="utt2spk", classes=speakers)
+    assert [speakers[label] for label in ds.labels] == [key.split("_")[0] for key in ds.keys]
+    with pytest.raises(SkiptoolError, match=r"utt2spk: 'spk04' of 'spk04_0' is not one of the model's 4 classes"):
+        FeatsDataset(speech_dir, labels=True, label_table="utt2spk", classes=speakers[1:])
+    with pytest.raises(SkiptoolError, match=r"utt2spk: label 'spk00' of 'spk00_0' is not an integer class id; "
+                                            r"a table of names needs the list of classes"):
+        FeatsDataset(speech_dir, labels=True, label_table="utt2spk")
+    with pytest.raises(SkiptoolError, match=r"utt2emo: not found"):
+        FeatsDataset(speech_dir, labels=True, label_table="utt2emo")
+
+
 def test_image_dataset_unfolds_interleaved_channels(image_dir):
     ds = ImageFeatsDataset(image_dir)
     assert ds.shape == (3, 8, 8) and len(ds) == 12
