@@ -29,7 +29,7 @@ Where the paper is silent, choices made here (all in `PVAEConfig`):
   speech generated without a reference utterance takes the mean training length.
 - `kl_style_weight` (default 1, the paper's ELBO) can weight the KLs of z_a and z_i above z_s's,
   against digit identity leaking into the style latents (see the field); `kl_z_a_weight` and
-  `kl_z_i_weight` set one of them alone.
+  `kl_z_i_weight` set one of them alone, `kl_z_s_weight` (default 1) z_s's.
 - conf/train/pvae.yaml uses `cm_negatives: all`: with `random`, the hinge stays at the margin
   (no learning) for the few hundred updates a CPU budget allows (measurements in that file).
 """
@@ -112,6 +112,10 @@ class PVAEConfig:
     # identity out of z_a, speech->image out of z_i, and the two trade against z_s purity differently.
     kl_z_a_weight: float | None = None
     kl_z_i_weight: float | None = None
+    # Not in the paper (1 = its ELBO): the weight of z_s's KL. With the style KLs up-weighted, a factor
+    # of one modality alone (the speaker's voice) is cheaper in z_s than in z_a: it moves to the
+    # multimodal z_s, which image->speech never sees, and the voice of the style reference is lost.
+    kl_z_s_weight: float = 1.0
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
     # and shifted (+-translate of the side) (skiptool/nn/augment.py). With MNIST's 10k test split
     # alone there are 8,000 training images.
@@ -172,7 +176,7 @@ class PVAEConfig:
             raise ValueError(f"cm_margin must be positive, got {self.cm_margin}")
         if self.ch_warmup_steps < 0:
             raise ValueError(f"ch_warmup_steps must be >= 0, got {self.ch_warmup_steps}")
-        for name in ("kl_style_weight", "kl_z_a_weight", "kl_z_i_weight"):
+        for name in ("kl_style_weight", "kl_z_s_weight", "kl_z_a_weight", "kl_z_i_weight"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -325,7 +329,8 @@ class PVAE(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Negative Eq. 9 averaged over the pairs of the batch, and the batch means of `terms`
-        (with `kl_z_a_weight` / `kl_z_i_weight` != 1, the style KLs of its ELBO take those weights).
+        (with `kl_z_s_weight` / `kl_z_a_weight` / `kl_z_i_weight` != 1, those KLs of its ELBO take
+        those weights).
 
         batch: `speech` (B, T, speech_dim) padded, `speech_lengths` (B,), `image` (B, C, S, S)
         in [0, 1]; single-modality variants need only their own. Other keys (e.g. `label`) are
@@ -333,7 +338,7 @@ class PVAE(nn.Module):
         """
         terms = self.terms(batch)
         objective = terms["elbo"]
-        for latent in ("z_a", "z_i"):  # the extra weight of the style KLs (1 = the plain ELBO)
+        for latent in ("z_s", "z_a", "z_i"):  # the extra weight of a latent's KL (1 = the plain ELBO)
             weight = getattr(self.cfg, f"kl_{latent}_weight")
             if weight != 1.0 and f"kl_{latent}" in terms:
                 objective = objective - (weight - 1.0) * terms[f"kl_{latent}"]

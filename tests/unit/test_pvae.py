@@ -535,6 +535,23 @@ def test_kl_z_a_and_z_i_weights_override_the_style_weight():
         tiny("vae_im", kl_z_i_weight=2.0)
 
 
+def test_kl_z_s_weight_weights_only_the_semantic_kl():
+    batch = make_batch()
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    weighted = PVAE(tiny(kl_z_s_weight=2.5, kl_z_a_weight=2.0))
+    weighted.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    terms = model.terms(batch)
+    plain, weighted_loss = loss_with_seed(model, batch, 5), loss_with_seed(weighted, batch, 5)
+    assert torch.allclose(weighted_loss, plain + (1.5 * terms["kl_z_s"] + 1.0 * terms["kl_z_a"]).mean())
+    assert PVAEConfig().kl_z_s_weight == 1.0
+    with pytest.raises(ValueError, match="kl_z_s_weight"):
+        tiny(kl_z_s_weight=-1.0)
+    with pytest.raises(ValueError, match="kl_z_s_weight"):
+        tiny("jmvae_kl", kl_z_s_weight=2.0)
+
+
 # ---------------------------------------------------------------- image augmentation
 
 
