@@ -116,6 +116,12 @@ class PVAEConfig:
     # of one modality alone (the speaker's voice) is cheaper in z_s than in z_a: it moves to the
     # multimodal z_s, which image->speech never sees, and the voice of the style reference is lost.
     kl_z_s_weight: float = 1.0
+    # Not in the paper (0 = off): the weight of a cross-reconstruction term, -log p(x | z_s from the
+    # image's unimodal encoder, z_a from the joint posterior) and its image counterpart (z_s from the
+    # speech's unimodal encoder, z_i from the joint posterior). The paired image is a random one of
+    # the same digit, so its z_s cannot know the voice: the decoder must read the voice from z_a. This
+    # trains the path that cross-modal generation with a style reference takes (pvae and pvae_nocm).
+    alpha_cross_reconstruction: float = 0.0
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
     # and shifted (+-translate of the side) (skiptool/nn/augment.py). With MNIST's 10k test split
     # alone there are 8,000 training images.
@@ -183,6 +189,11 @@ class PVAEConfig:
             if value is not None and value != 1.0 and self.variant not in PARTITIONED:
                 raise ValueError(f"{name}={value} but variant '{self.variant}' has no style latents; "
                                  f"remove {name} or use pvae or pvae_nocm")
+        if self.alpha_cross_reconstruction < 0:
+            raise ValueError(f"alpha_cross_reconstruction must be >= 0, got {self.alpha_cross_reconstruction}")
+        if self.alpha_cross_reconstruction and self.variant not in PARTITIONED:
+            raise ValueError(f"alpha_cross_reconstruction={self.alpha_cross_reconstruction} but variant "
+                             f"'{self.variant}' has no style latents; use pvae or pvae_nocm")
         self.kl_z_a_weight = self.kl_style_weight if self.kl_z_a_weight is None else self.kl_z_a_weight
         self.kl_z_i_weight = self.kl_style_weight if self.kl_z_i_weight is None else self.kl_z_i_weight
         augment = {name: getattr(self, f"image_augment_{name}") for name in ("degrees", "translate", "scale")}
@@ -348,6 +359,8 @@ class PVAE(nn.Module):
             self.train_steps += 1
         if "cm" in terms:
             objective = objective - self.cfg.alpha_cm * terms["cm"]
+        if "cross_reconstruction" in terms:
+            objective = objective - self.cfg.alpha_cross_reconstruction * terms["cross_reconstruction"]
         loss = -objective.mean()
         stats = {"loss": loss.item()}
         stats.update({name: value.mean().item() for name, value in terms.items()})
@@ -364,7 +377,9 @@ class PVAE(nn.Module):
         """The objective's terms per pair (B,), in nats, as positive costs except `elbo`:
         nll_speech, nll_image (negative log-likelihoods), kl_<latent> (KL to the prior), elbo,
         ch (the sum of the KLs of Eq. 7, i.e. -CH; multimodal variants), cm (the hinge of Eq. 8,
-        i.e. -CM; pvae). A one-sample reparameterised estimate, in training and eval mode alike.
+        i.e. -CM; pvae), cross_reconstruction (a negative log-likelihood of both modalities, each from
+        the other's unimodal z_s; with alpha_cross_reconstruction). A one-sample reparameterised
+        estimate, in training and eval mode alike.
         """
         cfg = self.cfg
         speech, lengths, image = self._inputs(batch)
@@ -397,7 +412,7 @@ class PVAE(nn.Module):
             terms[f"kl_{name}"] = kl_to_standard_normal(p)
         terms["elbo"] = -sum(terms.values())
 
-        if self.joint_encoder is not None and (cfg.alpha_ch or cfg.alpha_cm):
+        if self.joint_encoder is not None and (cfg.alpha_ch or cfg.alpha_cm or cfg.alpha_cross_reconstruction):
             unimodal = {"speech": self.speech_encoder(speech, lengths),
                         "image": self.image_encoder(image=warped)}
             terms["ch"] = sum(kl_between(posterior[name], r[name])
@@ -405,6 +420,11 @@ class PVAE(nn.Module):
             if cfg.variant == "pvae":
                 terms["cm"] = self.semantic_contrastiveness(unimodal["speech"]["z_s"][0],
                                                             unimodal["image"]["z_s"][0])
+            if cfg.alpha_cross_reconstruction:
+                terms["cross_reconstruction"] = (
+                    -self._speech_log_likelihood(speech, lengths, {"z_s": sample(unimodal["image"]["z_s"]),
+                                                                   "z_a": z["z_a"]})
+                    - self._image_log_likelihood(image, {"z_s": sample(unimodal["speech"]["z_s"]), "z_i": z["z_i"]}))
         return terms
 
     def semantic_contrastiveness(self, mu_speech: Tensor, mu_image: Tensor,

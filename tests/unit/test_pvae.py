@@ -552,6 +552,34 @@ def test_kl_z_s_weight_weights_only_the_semantic_kl():
         tiny("jmvae_kl", kl_z_s_weight=2.0)
 
 
+def test_cross_reconstruction_adds_its_weighted_term():
+    batch = make_batch()
+    torch.manual_seed(0)
+    model = PVAE(tiny())
+    crossed = PVAE(tiny(alpha_cross_reconstruction=0.5))
+    crossed.load_state_dict(model.state_dict())  # no parameters of its own
+    torch.manual_seed(5)
+    terms = crossed.terms(batch)  # its extra draws come after every draw of the plain objective
+    plain, crossed_loss = loss_with_seed(model, batch, 5), loss_with_seed(crossed, batch, 5)
+    assert "cross_reconstruction" not in model.terms(batch)
+    assert torch.allclose(crossed_loss, plain + 0.5 * terms["cross_reconstruction"].mean())
+    assert (terms["cross_reconstruction"] > 0).all()
+
+
+def test_cross_reconstruction_trains_generation_from_the_other_modality():
+    """Speech is rebuilt from the image's unimodal z_s and the joint z_a, the image from the speech's
+    unimodal z_s and the joint z_i: the gradient reaches both unimodal encoders' z_s heads only
+    through the other modality's decoder."""
+    model = PVAE(tiny(alpha_ch=0.0, alpha_cm=0.0, alpha_cross_reconstruction=1.0))
+    model.terms(make_batch())["cross_reconstruction"].sum().backward()
+    for encoder in (model.image_encoder, model.speech_encoder, model.joint_encoder):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    with pytest.raises(ValueError, match="alpha_cross_reconstruction"):
+        tiny(alpha_cross_reconstruction=-1.0)
+    with pytest.raises(ValueError, match="alpha_cross_reconstruction"):
+        tiny("jmvae_kl", alpha_cross_reconstruction=1.0)
+
+
 # ---------------------------------------------------------------- image augmentation
 
 
