@@ -33,7 +33,7 @@ from skiptool.utils.config import read_yaml
 from skiptool.utils.errors import SkiptoolError
 
 # Item entries that are variable-length sequences (T, D): `collate` pads them and adds <name>_lengths.
-SEQUENCE_KEYS = ("speech",)
+SEQUENCE_KEYS = ("speech", "style_speech")
 IMAGE_CONF_KEYS = ("height", "width", "channels")
 
 
@@ -190,9 +190,13 @@ class SameClassPairs(Dataset):
     The draw of epoch e depends on (seed, e) only, so a resumed run sees the same pairs. Item i is
     speech item i plus "image" and "image_key". Before the first `set_epoch` the pairs of epoch 0
     are used (a fixed pairing, as wanted for dev data).
+
+    With `speakers` (one name per utterance, e.g. from utt2spk), item i also gets "style_speech":
+    another utterance of the same speaker, drawn anew every epoch (itself when the speaker has one),
+    so a model can learn a voice from an utterance that says another digit (not in the paper).
     """
 
-    def __init__(self, speech: Dataset, images: Dataset, seed: int = 0):
+    def __init__(self, speech: Dataset, images: Dataset, seed: int = 0, speakers: Sequence[str] | None = None):
         for name, ds in (("speech", speech), ("images", images)):
             if getattr(ds, "labels", None) is None:
                 where = getattr(ds, "feats_dir", name)
@@ -205,8 +209,11 @@ class SameClassPairs(Dataset):
             raise SkiptoolError(f"{getattr(images, 'feats_dir', 'images')}: no image of class {missing[0]}, "
                                 f"which the speech data has; give image data covering every class")
         self._speech_labels = np.asarray(speech.labels)
+        if speakers is not None and len(speakers) != len(speech):
+            raise ValueError(f"speakers: {len(speakers)} names for {len(speech)} utterances")
+        self._speakers = None if speakers is None else np.unique(np.asarray(speakers), return_inverse=True)[1]
         self.epoch = 0
-        self.pairs = self._draw(0)
+        self.pairs, self.style = self._draw(0), self._draw_style(0)
 
     def _draw(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, epoch])
@@ -216,10 +223,24 @@ class SameClassPairs(Dataset):
             pairs[where] = candidates[rng.integers(len(candidates), size=len(where))]
         return pairs
 
+    def _draw_style(self, epoch: int) -> np.ndarray | None:
+        """For each utterance, another of its speaker's (a stream of its own, so that the image pairs
+        do not change with `speakers`)."""
+        if self._speakers is None:
+            return None
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        style = np.arange(len(self._speakers))
+        for speaker in range(self._speakers.max() + 1):
+            where = np.flatnonzero(self._speakers == speaker)
+            if len(where) > 1:  # a random other utterance: shift by 1..n-1 places within the speaker's
+                shift = rng.integers(1, len(where), size=len(where))
+                style[where] = where[(np.arange(len(where)) + shift) % len(where)]
+        return style
+
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self.epoch = epoch
-            self.pairs = self._draw(epoch)
+            self.pairs, self.style = self._draw(epoch), self._draw_style(epoch)
 
     @property
     def keys(self) -> list[str]:
@@ -237,6 +258,8 @@ class SameClassPairs(Dataset):
         image = self.images[int(self.pairs[index])]
         item["image"] = image["image"]
         item["image_key"] = image["key"]
+        if self.style is not None:
+            item["style_speech"] = self.speech[int(self.style[index])]["speech"]
         return item
 
 

@@ -116,12 +116,16 @@ class PVAEConfig:
     # of one modality alone (the speaker's voice) is cheaper in z_s than in z_a: it moves to the
     # multimodal z_s, which image->speech never sees, and the voice of the style reference is lost.
     kl_z_s_weight: float = 1.0
-    # Not in the paper (0 = off): the weight of a cross-reconstruction term, -log p(x | z_s from the
-    # image's unimodal encoder, z_a from the joint posterior) and its image counterpart (z_s from the
-    # speech's unimodal encoder, z_i from the joint posterior). The paired image is a random one of
-    # the same digit, so its z_s cannot know the voice: the decoder must read the voice from z_a. This
-    # trains the path that cross-modal generation with a style reference takes (pvae and pvae_nocm).
+    # Not in the paper (0 = off): the weight of a cross-reconstruction term, -log p(x | z_s of the
+    # paired image, z_a of another utterance by the same speaker): the path of image->speech with a
+    # style reference. The image's unimodal z_s knows the digit but not the voice, and the other
+    # utterance (batch entry `style_speech`, drawn from the speech dir's utt2spk) most often says
+    # another digit, so the decoder must take the voice, and only the voice, from z_a. (With z_a of
+    # the same utterance instead, z_a carries the digit too and z_s collapses: CM stays at its margin.)
     alpha_cross_reconstruction: float = 0.0
+    # ... ramped linearly from 0 over the first N training steps (0 = off). Full from step 0 it stalls
+    # CM as a strong CH does: the image's z_s grows to rebuild speech, and CM's kernel vanishes.
+    cross_reconstruction_warmup_steps: int = 0
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
     # and shifted (+-translate of the side) (skiptool/nn/augment.py). With MNIST's 10k test split
     # alone there are 8,000 training images.
@@ -191,6 +195,9 @@ class PVAEConfig:
                                  f"remove {name} or use pvae or pvae_nocm")
         if self.alpha_cross_reconstruction < 0:
             raise ValueError(f"alpha_cross_reconstruction must be >= 0, got {self.alpha_cross_reconstruction}")
+        if self.cross_reconstruction_warmup_steps < 0:
+            raise ValueError(f"cross_reconstruction_warmup_steps must be >= 0, got "
+                             f"{self.cross_reconstruction_warmup_steps}")
         if self.alpha_cross_reconstruction and self.variant not in PARTITIONED:
             raise ValueError(f"alpha_cross_reconstruction={self.alpha_cross_reconstruction} but variant "
                              f"'{self.variant}' has no style latents; use pvae or pvae_nocm")
@@ -355,12 +362,12 @@ class PVAE(nn.Module):
                 objective = objective - (weight - 1.0) * terms[f"kl_{latent}"]
         if "ch" in terms:
             objective = objective - self.ch_weight() * terms["ch"]
+        if "cross_reconstruction" in terms:
+            objective = objective - self.cross_reconstruction_weight() * terms["cross_reconstruction"]
         if self.training:
             self.train_steps += 1
         if "cm" in terms:
             objective = objective - self.cfg.alpha_cm * terms["cm"]
-        if "cross_reconstruction" in terms:
-            objective = objective - self.cfg.alpha_cross_reconstruction * terms["cross_reconstruction"]
         loss = -objective.mean()
         stats = {"loss": loss.item()}
         stats.update({name: value.mean().item() for name, value in terms.items()})
@@ -368,18 +375,22 @@ class PVAE(nn.Module):
 
     def ch_weight(self) -> float:
         """alpha_ch, ramped from 0 over the first `ch_warmup_steps` training steps when set."""
-        warmup = self.cfg.ch_warmup_steps
-        if not warmup:
-            return self.cfg.alpha_ch
-        return self.cfg.alpha_ch * min(1.0, self.train_steps.item() / warmup)
+        return self._ramped(self.cfg.alpha_ch, self.cfg.ch_warmup_steps)
+
+    def cross_reconstruction_weight(self) -> float:
+        """alpha_cross_reconstruction, ramped over `cross_reconstruction_warmup_steps` when set."""
+        return self._ramped(self.cfg.alpha_cross_reconstruction, self.cfg.cross_reconstruction_warmup_steps)
+
+    def _ramped(self, weight: float, warmup: int) -> float:
+        return weight if not warmup else weight * min(1.0, self.train_steps.item() / warmup)
 
     def terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The objective's terms per pair (B,), in nats, as positive costs except `elbo`:
         nll_speech, nll_image (negative log-likelihoods), kl_<latent> (KL to the prior), elbo,
         ch (the sum of the KLs of Eq. 7, i.e. -CH; multimodal variants), cm (the hinge of Eq. 8,
-        i.e. -CM; pvae), cross_reconstruction (a negative log-likelihood of both modalities, each from
-        the other's unimodal z_s; with alpha_cross_reconstruction). A one-sample reparameterised
-        estimate, in training and eval mode alike.
+        i.e. -CM; pvae), cross_reconstruction (the speech's negative log-likelihood from the image's
+        z_s and the style utterance's z_a; with alpha_cross_reconstruction). A one-sample
+        reparameterised estimate, in training and eval mode alike.
         """
         cfg = self.cfg
         speech, lengths, image = self._inputs(batch)
@@ -421,11 +432,19 @@ class PVAE(nn.Module):
                 terms["cm"] = self.semantic_contrastiveness(unimodal["speech"]["z_s"][0],
                                                             unimodal["image"]["z_s"][0])
             if cfg.alpha_cross_reconstruction:
-                terms["cross_reconstruction"] = (
-                    -self._speech_log_likelihood(speech, lengths, {"z_s": sample(unimodal["image"]["z_s"]),
-                                                                   "z_a": z["z_a"]})
-                    - self._image_log_likelihood(image, {"z_s": sample(unimodal["speech"]["z_s"]), "z_i": z["z_i"]}))
+                terms["cross_reconstruction"] = self._cross_reconstruction(batch, speech, lengths, unimodal["image"])
         return terms
+
+    def _cross_reconstruction(self, batch: dict[str, Tensor], speech: Tensor, lengths: Tensor,
+                              image_posterior: dict[str, Posterior]) -> Tensor:
+        """-log p(speech | z_s ~ r(. | image), z_a ~ r(. | style_speech)) per pair (B,)."""
+        if "style_speech" not in batch:
+            raise SkiptoolError("batch: no style_speech; alpha_cross_reconstruction needs another utterance "
+                                "of each speaker (pvae_dataset draws it from the speech dir's utt2spk)")
+        style, style_lengths = batch["style_speech"], batch["style_speech_lengths"]
+        self._check_speech(style, style_lengths)
+        z_a = sample(self.speech_encoder(style, style_lengths)["z_a"])
+        return -self._speech_log_likelihood(speech, lengths, {"z_s": sample(image_posterior["z_s"]), "z_a": z_a})
 
     def semantic_contrastiveness(self, mu_speech: Tensor, mu_image: Tensor,
                                  negative_index: Tensor | None = None) -> Tensor:
@@ -613,7 +632,9 @@ def build_pvae(cfg: PVAEConfig) -> PVAE:
 
 def pvae_dataset(cfg: PVAEConfig, data_dirs: dict, train: bool, seed: int):
     """Registry dataset (`ModelEntry.dataset`): the variant's modalities from `--data`/`--dev-data`;
-    for two modalities, each utterance with a same-class image redrawn every epoch (SameClassPairs)."""
+    for two modalities, each utterance with a same-class image redrawn every epoch (SameClassPairs)
+    and, with alpha_cross_reconstruction, another utterance of its speaker (the dir's utt2spk)."""
+    from skiptool.data.datadir import read_table
     from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, SameClassPairs, data_dir
 
     speech = images = None
@@ -630,5 +651,16 @@ def pvae_dataset(cfg: PVAEConfig, data_dirs: dict, train: bool, seed: int):
             raise SkiptoolError(f"{images.feats_dir}: images are {images.shape} (C, H, W) but the model takes "
                                 f"{expected}; set model_conf.image_size/image_channels")
     if speech is not None and images is not None:
-        return SameClassPairs(speech, images, seed)
+        speakers = None
+        if cfg.alpha_cross_reconstruction:
+            table = speech.feats_dir / "utt2spk"
+            if not table.is_file():
+                raise SkiptoolError(f"{table}: not found; alpha_cross_reconstruction draws each utterance's style "
+                                    f"from another utterance of its speaker (copy utt2spk from the data dir)")
+            utt2spk = read_table(table)
+            missing = [key for key in speech.keys if key not in utt2spk]
+            if missing:
+                raise SkiptoolError(f"{table}: no speaker for '{missing[0]}' of feats.scp; run `skiptool data fix`")
+            speakers = [utt2spk[key] for key in speech.keys]
+        return SameClassPairs(speech, images, seed, speakers)
     return speech if speech is not None else images

@@ -84,6 +84,32 @@ def test_same_class_pairs_redrawn_per_epoch_and_reproducible(speech_dir, tmp_pat
     assert not np.array_equal(epoch1, other_seed.pairs)
 
 
+def test_same_class_pairs_add_another_utterance_of_the_speaker(speech_dir, tmp_path):
+    images_dir = write_image_dir(tmp_path / "many", per_class=20, classes=3)
+    speech, images = FeatsDataset(speech_dir), ImageFeatsDataset(images_dir)
+    speakers = [key.split("_")[0] for key in speech.keys]  # 5 speakers, 3 utterances each
+    pairs = SameClassPairs(speech, images, seed=5, speakers=speakers)
+    assert "style_speech" not in SameClassPairs(speech, images, seed=5)[0]
+    draws = []
+    for epoch in (0, 1, 2):
+        pairs.set_epoch(epoch)
+        for i in range(len(pairs)):
+            style = int(pairs.style[i])
+            assert style != i and speakers[style] == speakers[i]
+            assert torch.equal(pairs[i]["style_speech"], speech[style]["speech"])
+        draws.append(pairs.style.copy())
+        plain = SameClassPairs(speech, images, seed=5)
+        plain.set_epoch(epoch)
+        assert np.array_equal(plain.pairs, pairs.pairs)  # the images do not change with speakers
+    assert not np.array_equal(draws[1], draws[2])
+    alone = SameClassPairs(speech, images, speakers=[str(i) for i in range(len(speech))])
+    assert np.array_equal(alone.style, np.arange(len(speech)))  # one utterance per speaker: itself
+    batch = collate([pairs[i] for i in range(4)])
+    assert batch["style_speech_lengths"].tolist() == [speech[int(pairs.style[i])]["speech"].shape[0] for i in range(4)]
+    with pytest.raises(ValueError, match="2 names for 15 utterances"):
+        SameClassPairs(speech, images, speakers=["a", "b"])
+
+
 def test_pairing_errors(speech_dir, tmp_path):
     two_classes = write_image_dir(tmp_path / "img2", per_class=2, classes=2)
     with pytest.raises(SkiptoolError, match=r"img2: no image of class 2"):

@@ -552,8 +552,14 @@ def test_kl_z_s_weight_weights_only_the_semantic_kl():
         tiny("jmvae_kl", kl_z_s_weight=2.0)
 
 
+def with_style(batch: dict, shift: int = 1) -> dict:
+    """`batch` plus style_speech: each utterance's style is the next one's (as if by its speaker)."""
+    order = torch.roll(torch.arange(batch["speech"].size(0)), -shift)
+    return {**batch, "style_speech": batch["speech"][order], "style_speech_lengths": batch["speech_lengths"][order]}
+
+
 def test_cross_reconstruction_adds_its_weighted_term():
-    batch = make_batch()
+    batch = with_style(make_batch())
     torch.manual_seed(0)
     model = PVAE(tiny())
     crossed = PVAE(tiny(alpha_cross_reconstruction=0.5))
@@ -563,17 +569,36 @@ def test_cross_reconstruction_adds_its_weighted_term():
     plain, crossed_loss = loss_with_seed(model, batch, 5), loss_with_seed(crossed, batch, 5)
     assert "cross_reconstruction" not in model.terms(batch)
     assert torch.allclose(crossed_loss, plain + 0.5 * terms["cross_reconstruction"].mean())
-    assert (terms["cross_reconstruction"] > 0).all()
+    with pytest.raises(SkiptoolError, match="no style_speech; alpha_cross_reconstruction"):
+        crossed.terms(make_batch())
 
 
-def test_cross_reconstruction_trains_generation_from_the_other_modality():
-    """Speech is rebuilt from the image's unimodal z_s and the joint z_a, the image from the speech's
-    unimodal z_s and the joint z_i: the gradient reaches both unimodal encoders' z_s heads only
-    through the other modality's decoder."""
+def test_cross_reconstruction_warmup_ramps_its_weight():
+    model = PVAE(tiny(alpha_cross_reconstruction=2.0, cross_reconstruction_warmup_steps=4)).train()
+    batch = with_style(make_batch())
+    weights = []
+    for _ in range(6):
+        weights.append(model.cross_reconstruction_weight())
+        model(batch)
+    assert weights == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+    assert PVAE(tiny(alpha_cross_reconstruction=2.0)).cross_reconstruction_weight() == 2.0
+    with pytest.raises(ValueError, match="cross_reconstruction_warmup_steps"):
+        tiny(cross_reconstruction_warmup_steps=-1)
+
+
+def test_cross_reconstruction_takes_the_digit_from_the_image_and_the_voice_from_the_style():
+    """Speech is rebuilt from the paired image's unimodal z_s and the style utterance's unimodal z_a:
+    the term reaches the image and the style utterance, never the joint encoder or the speech's own
+    encoding."""
     model = PVAE(tiny(alpha_ch=0.0, alpha_cm=0.0, alpha_cross_reconstruction=1.0))
-    model.terms(make_batch())["cross_reconstruction"].sum().backward()
-    for encoder in (model.image_encoder, model.speech_encoder, model.joint_encoder):
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    batch = with_style(make_batch())
+    batch["image"].requires_grad_(True)
+    batch["style_speech"].requires_grad_(True)
+    model.terms(batch)["cross_reconstruction"].sum().backward()
+    assert batch["image"].grad.abs().sum() > 0 and batch["style_speech"].grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.joint_encoder.parameters())
+    z_s_head = [p for name, p in model.speech_encoder.named_parameters() if "z_s" in name]
+    assert z_s_head and all(p.grad is None or not p.grad.any() for p in z_s_head)
     with pytest.raises(ValueError, match="alpha_cross_reconstruction"):
         tiny(alpha_cross_reconstruction=-1.0)
     with pytest.raises(ValueError, match="alpha_cross_reconstruction"):
