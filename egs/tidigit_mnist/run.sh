@@ -7,7 +7,8 @@
 #   stage 3  training: digit and speaker classifiers (for scoring) and the models, all by `skiptool train`
 #   stage 4  decoding: latents, speech->image and image->speech in reference styles, style grids
 #   stage 5  Griffin-Lim: generated FBank -> wavs
-#   stage 6  scoring: purity (Table 1), classifier accuracy (digit; speaker = the reference's voice) and
+#   stage 6  scoring: purity (Table 1), classifier accuracy (digit; speaker = the reference's voice),
+#            speaker identification by the speaker classifier's embeddings (the reference's voice) and
 #            WER of the generations -> RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -130,10 +131,13 @@ cross_models() {
 }
 stage_done() { [ -f "$1/.done" ] && [ "$overwrite" != true ]; }
 speakers_of() { cut -d' ' -f1 "$dump/fbank/$1/spk2utt"; }   # the speakers of a feature set
-speaker_scoring() {  # a speaker classifier can judge the voice of generated speech: >= 2 training
-  # speakers, and every test speaker among them (FSDD's standard split; not speaker-disjoint splits)
-  [ "$(speakers_of train | wc -l)" -ge 2 ] && [ -z "$(speakers_of test | grep -vxF -f <(speakers_of train))" ]
-}
+# The voice of generated speech is scored with a speaker classifier, trained when there are >= 2
+# training speakers. Its hidden layer embeds voices: an utterance is identified among >= 2 test
+# speakers (skiptool score --metric speaker-id), seen in training or not. When every test speaker is
+# a training speaker (FSDD's standard split), the classifier also names them (--metric accuracy).
+speaker_classifier_trainable() { [ "$(speakers_of train | wc -l)" -ge 2 ]; }
+test_speakers_seen() { [ -z "$(speakers_of test | grep -vxF -f <(speakers_of train))" ]; }
+test_speakers_identifiable() { [ "$(speakers_of test | wc -l)" -ge 2 ]; }
 
 # ----------------------------------------------------------------------------- stage 1
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
@@ -203,13 +207,13 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   skiptool train --config conf/train_speech_classifier.yaml --exp-dir "$exp/speech_classifier" \
     --data speech="$dump/fbank/train" --dev-data speech="$dump/fbank/dev" --device "$device" "${ow[@]}" \
     "${epoch_override[@]}"
-  if speaker_scoring; then   # its classes: the training speakers, in spk2utt's order
+  if speaker_classifier_trainable; then   # its classes: the training speakers, in spk2utt's order
     skiptool train --config conf/train_speaker_classifier.yaml --exp-dir "$exp/speaker_classifier" \
       --data speech="$dump/fbank/train" --dev-data speech="$dump/fbank/dev" --device "$device" "${ow[@]}" \
       "${epoch_override[@]}" model_conf.num_classes="$(speakers_of train | wc -l)" \
       model_conf.class_names="[$(speakers_of train | sed 's/.*/"&"/' | paste -sd,)]"
   else
-    echo "$0: test speakers are not training speakers: no speaker classifier, so no score of the reference's voice"
+    echo "$0: fewer than 2 training speakers: no speaker classifier, so no score of the reference's voice"
   fi
   for m in $models; do
     skiptool train --config "$(model_config "$m")" --exp-dir "$exp/$m$suffix" \
@@ -275,9 +279,15 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     --hyp-wav "$data/speech/test/wav.scp" --lm-text "$data/speech/train/text" \
     --hyp-out "$exp/pocketsphinx_test/text" --alignment "$exp/pocketsphinx_test/alignment.txt" \
     --results "$results"
-  if [ -d "$exp/speaker_classifier" ]; then
+  if [ -d "$exp/speaker_classifier" ] && test_speakers_seen; then
     skiptool score --metric accuracy --system "speaker classifier, real test speech" --ref "$dump/fbank/test/utt2spk" \
       --classifier "$exp/speaker_classifier" --feats "$dump/fbank/test" --results "$results"
+  fi
+  if [ -d "$exp/speaker_classifier" ] && test_speakers_identifiable; then   # leave-one-out: each test utterance
+    # against the mean voices of the test speakers, its own speaker's without it
+    skiptool score --metric speaker-id --system "speaker embeddings, real test speech (leave-one-out)" \
+      --ref "$dump/fbank/test/utt2spk" --classifier "$exp/speaker_classifier" --feats "$dump/fbank/test" \
+      --enroll "$dump/fbank/test" --results "$results"
   fi
 
   section "Table 1: weighted k-means purity (10 clusters) of latents inferred by the unimodal encoders"
@@ -307,15 +317,24 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
       --feats "$dir/image2speech_settled" --results "$results"
   done
 
-  if [ -d "$exp/speaker_classifier" ]; then
+  if [ -d "$exp/speaker_classifier" ] && ! test_speakers_seen && ! test_speakers_identifiable; then
+    echo "$0: one test speaker, unseen in training: no score of the generated voices"
+  elif [ -d "$exp/speaker_classifier" ]; then
     section "Speaking style: the speaker classifier on image->speech (right = the style reference's speaker)"
     for m in $(cross_models); do
       dir=$exp/$m$suffix/$decode/image2speech
       if [ ! -f "$dir/utt2spk" ]; then   # decoded before decode wrote utt2spk
         echo "$0: $dir/utt2spk missing (decoded by an older skiptool): rerun from --stage 4 with --overwrite true to score the voice of $m$suffix"; continue
       fi
-      skiptool score --metric accuracy --system "$m$suffix image->speech, reference's speaker" --ref "$dir/utt2spk" \
-        --classifier "$exp/speaker_classifier" --feats "$dir" --results "$results"
+      if test_speakers_seen; then
+        skiptool score --metric accuracy --system "$m$suffix image->speech, reference's speaker" --ref "$dir/utt2spk" \
+          --classifier "$exp/speaker_classifier" --feats "$dir" --results "$results"
+      fi
+      if test_speakers_identifiable; then
+        skiptool score --metric speaker-id --system "$m$suffix image->speech, reference's speaker (embeddings)" \
+          --ref "$dir/utt2spk" --classifier "$exp/speaker_classifier" --feats "$dir" --enroll "$dump/fbank/test" \
+          --results "$results"
+      fi
     done
   fi
 

@@ -26,20 +26,21 @@ class Metric(str, enum.Enum):
     psnr = "psnr"
     purity = "purity"
     accuracy = "accuracy"
+    speaker_id = "speaker-id"
     recall = "recall@k"
 
 
 TEXT_METRICS = {Metric.wer, Metric.cer, Metric.bleu}
 # Which metrics read each optional parameter (anything else given with another metric is an error).
 APPLIES_TO = {
-    "ref": TEXT_METRICS | {Metric.psnr, Metric.accuracy, Metric.purity},
+    "ref": TEXT_METRICS | {Metric.psnr, Metric.accuracy, Metric.purity, Metric.speaker_id},
     "hyp": TEXT_METRICS | {Metric.psnr, Metric.accuracy},
     "hyp_wav": TEXT_METRICS, "recognizer": TEXT_METRICS, "lm_text": TEXT_METRICS, "asr_exp": TEXT_METRICS,
     "hyp_out": TEXT_METRICS, "normalize": TEXT_METRICS,
     "alignment": {Metric.wer, Metric.cer}, "tokenize": {Metric.bleu},
     "nearest": {Metric.psnr}, "data_range": {Metric.psnr},
-    "classifier": {Metric.accuracy}, "tsne_plot": {Metric.purity},
-    "feats": {Metric.purity, Metric.accuracy}, "clusters": {Metric.purity}, "n_init": {Metric.purity},
+    "classifier": {Metric.accuracy, Metric.speaker_id}, "enroll": {Metric.speaker_id}, "tsne_plot": {Metric.purity},
+    "feats": {Metric.purity, Metric.accuracy, Metric.speaker_id}, "clusters": {Metric.purity}, "n_init": {Metric.purity},
     "seed": {Metric.purity}, "inertia_plot": {Metric.purity}, "max_k": {Metric.purity},
     "query": {Metric.recall}, "candidates": {Metric.recall}, "matches": {Metric.recall},
     "k": {Metric.recall}, "both_directions": {Metric.recall},
@@ -51,7 +52,8 @@ def score(
     metric: Metric = typer.Option(..., "--metric", "-m", help="What to compute.", show_default=False),
     ref: Optional[List[Path]] = typer.Option(
         None, "--ref", metavar="PATH", help="Reference: Kaldi text (wer, cer, bleu: repeat --ref, or repeat a key in the "
-                            "file, for several BLEU references per key), utt2label (accuracy, purity), "
+                            "file, for several BLEU references per key), utt2label (accuracy, purity), utt2spk "
+                            "(speaker-id: the speaker each utterance of --feats should have), "
                             "images (psnr: folder of PNGs, img.scp, feats.scp/.ark or .npz)."),
     hyp: Optional[Path] = typer.Option(
         None, "--hyp", help="Hypothesis: Kaldi text (wer, cer, bleu), predicted utt2label (accuracy), "
@@ -80,10 +82,15 @@ def score(
                                    "their type's maximum, 255 for 8-bit)."),
     feats: Optional[Path] = typer.Option(
         None, "--feats", help="purity: one latent vector per key (feats.scp/.ark, .npz, or .npy with rows "
-                              "in --ref's key order); accuracy: the feature dir --classifier labels."),
+                              "in --ref's key order); accuracy, speaker-id: the feature dir --classifier reads."),
     classifier: Optional[Path] = typer.Option(
         None, "--classifier", help="accuracy: exp dir of a trained image_classifier or speech_classifier; "
-                                   "it predicts the labels of --feats (instead of --hyp)."),
+                                   "it predicts the labels of --feats (instead of --hyp). speaker-id: a "
+                                   "speech_classifier (best: trained on speakers) whose hidden layer embeds voices."),
+    enroll: Optional[Path] = typer.Option(
+        None, "--enroll", help="speaker-id: feature dir of real speech with its utt2spk; each speaker is the mean "
+                               "embedding of its utterances (an utterance of --feats that is also here is left "
+                               "out of its own speaker's mean)."),
     tsne_plot: Optional[Path] = typer.Option(
         None, "--tsne-plot", help="purity: also plot a 2-D t-SNE of the vectors, coloured by label, to this PNG."),
     clusters: int = typer.Option(10, "--clusters", help="purity: number of k-means clusters."),
@@ -104,7 +111,7 @@ def score(
     results: Optional[Path] = typer.Option(
         None, "--results", help="Append a Markdown table row (with this command line) to this file."),
 ) -> None:
-    """Score hypotheses: wer, cer, bleu (text or --hyp-wav audio), psnr, purity, accuracy, recall@k.
+    """Score hypotheses: wer, cer, bleu (text or --hyp-wav audio), psnr, purity, accuracy, speaker-id, recall@k.
 
     Prints a table (rich on a terminal, plain text otherwise); --results appends it to a Markdown file.
 
@@ -118,6 +125,8 @@ def score(
         rows, notes = _score_psnr(_single(ref, metric), hyp, nearest, data_range)
     elif metric == Metric.accuracy:
         rows, notes = _score_accuracy(_single(ref, metric), hyp, classifier, feats)
+    elif metric == Metric.speaker_id:
+        rows, notes = _score_speaker_id(_single(ref, metric), classifier, feats, enroll)
     elif metric == Metric.purity:
         rows, notes = _score_purity(_single(ref, metric), feats, clusters, n_init, seed, inertia_plot, max_k,
                                      tsne_plot)
@@ -245,6 +254,35 @@ def _score_accuracy(ref, hyp, classifier, feats):
         notes.append(f"note: {len(result.missing)} of {result.num_utts} reference keys have no prediction; "
                      f"counted as wrong")
     return [result.summary()], notes
+
+
+def _score_speaker_id(ref, classifier, feats, enroll):
+    from skiptool.data.datadir import read_table
+    from skiptool.data.datasets import FeatsDataset
+    from skiptool.metrics.inputs import read_labels
+    from skiptool.metrics.speaker import speaker_identification
+    from skiptool.models.classifier import embed_utterances
+    from skiptool.train.trainer import load_trained_model
+
+    if classifier is None or feats is None or enroll is None:
+        raise SkiptoolError("--metric speaker-id needs --ref (utt2spk of --feats), --feats FEATS_DIR, "
+                            "--enroll FEATS_DIR (real speech with utt2spk) and --classifier EXP_DIR")
+    if not (enroll / "utt2spk").is_file():
+        raise SkiptoolError(f"{enroll}/utt2spk: not found; --enroll needs the speaker of each utterance")
+    model, experiment = load_trained_model(classifier, "best")
+    if experiment.model != "speech_classifier":
+        raise SkiptoolError(f"{classifier}: model '{experiment.model}' does not embed speech; give a speech_classifier")
+    embeddings = {}
+    for name, path in (("feats", feats), ("enroll", enroll)):
+        dataset = FeatsDataset(path, labels=False)
+        if dataset.dim != experiment.model_conf.speech_dim:
+            raise SkiptoolError(f"{path}: features have {dataset.dim} dims but the classifier takes "
+                                f"{experiment.model_conf.speech_dim}")
+        embeddings[name] = embed_utterances(model, dataset)
+    enroll_speakers = {key: spk for key, spk in read_table(enroll / "utt2spk").items() if key in embeddings["enroll"]}
+    result = speaker_identification(embeddings["feats"], read_labels(ref, "speakers"), embeddings["enroll"],
+                                    enroll_speakers, str(ref), str(feats))
+    return [result.summary()], [f"chance: {100 / result.num_speakers:.2f}% ({result.num_speakers} enrolled speakers)"]
 
 
 def _score_purity(ref, feats, clusters, n_init, seed, inertia_plot, max_k, tsne_plot):

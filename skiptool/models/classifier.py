@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -144,6 +145,11 @@ class SpeechClassifier(nn.Module):
 
     def logits(self, batch: dict[str, Tensor]) -> Tensor:
         """Class scores (B, num_classes) of `batch["speech"]` (B, T, D) with `speech_lengths` (B,)."""
+        return self.head[3](self.head[2](self.embed(batch)))
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """The hidden layer before the class scores (B, hidden_dim): for a speaker classifier, an
+        utterance's voice, comparable between speakers it was not trained on."""
         _require(batch, "speech", "speech_lengths")
         speech, lengths = batch["speech"], batch["speech_lengths"]
         if speech.dim() != 3 or speech.size(-1) != self.cfg.speech_dim:
@@ -159,7 +165,7 @@ class SpeechClassifier(nn.Module):
         frames = mask.sum(-1).clamp(min=1)
         mean = x.sum(-1) / frames
         peak = x.masked_fill(~mask, float("-inf")).amax(-1)
-        return self.head(torch.cat([mean, peak], dim=-1))
+        return self.head[1](self.head[0](torch.cat([mean, peak], dim=-1)))
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         _require(batch, "speech", "speech_lengths", "label")
@@ -196,6 +202,17 @@ def predict_labels(model: nn.Module, dataset: Dataset, batch_size: int = 256,
         batch = {k: v.to(device) for k, v in batch.items()}
         predictions += model.logits(batch).argmax(-1).tolist()
     return dict(zip(dataset.keys, predictions))
+
+
+@torch.no_grad()
+def embed_utterances(model: SpeechClassifier, dataset: Dataset, batch_size: int = 256,
+                     device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """{key: SpeechClassifier.embed vector} for every item of a FeatsDataset."""
+    model = model.to(device).eval()
+    vectors: list[np.ndarray] = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
+        vectors += list(model.embed({k: v.to(device) for k, v in batch.items()}).cpu().numpy())
+    return dict(zip(dataset.keys, vectors))
 
 
 # ------------------------------------------------------------------------- registry hooks

@@ -1,5 +1,6 @@
 """`skiptool decode` over the task registry, and `skiptool score --metric accuracy --classifier`:
-a tiny speech classifier is trained, then classifies a feature dir through both commands."""
+a tiny speech classifier is trained, then classifies a feature dir through both commands; its
+hidden layer then embeds the utterances for `skiptool score --metric speaker-id`."""
 
 from __future__ import annotations
 
@@ -54,6 +55,27 @@ def test_score_accuracy_with_a_classifier_equals_scoring_its_predictions(cli, tr
     assert accuracy and accuracy[0] in direct.out
     row = results.read_text().splitlines()[-1]
     assert row.startswith("| tiny | accuracy") and "--classifier" in row
+
+
+def test_score_speaker_id_enrols_real_speech_and_leaves_one_out(cli, trained, tmp_path):
+    test = trained["test"]  # 2 utterances of 3 classes by each of spk00, spk01
+    results = tmp_path / "RESULTS.md"
+    r = cli("score", "--metric", "speaker-id", "--ref", test / "utt2spk", "--classifier", trained["exp"],
+            "--feats", test, "--enroll", test, "--system", "real", "--results", results)
+    assert r.code == 0, r.err
+    assert "chance: 50.00% (2 enrolled speakers)" in r.out
+    row = results.read_text().splitlines()[-1]
+    assert row.startswith("| real | speaker-id | 6 | 2 |") and "--enroll" in row
+    assert_user_error(cli("score", "--metric", "speaker-id", "--ref", test / "utt2spk", "--feats", test,
+                          "--enroll", test), "--classifier EXP_DIR")
+    no_speakers = tmp_path / "nospk"
+    no_speakers.mkdir()
+    for name in ("feats.scp", "conf.yaml"):
+        (no_speakers / name).write_text((test / name).read_text())
+    assert_user_error(cli("score", "--metric", "speaker-id", "--ref", test / "utt2spk", "--classifier", trained["exp"],
+                          "--feats", test, "--enroll", no_speakers), "nospk/utt2spk: not found")
+    assert_user_error(cli("score", "--metric", "accuracy", "--ref", test / "utt2label", "--hyp", test / "utt2label",
+                          "--enroll", test), "--enroll")
 
 
 def test_decode_user_errors(cli, trained, tmp_path):

@@ -48,8 +48,9 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     r = run_recipe(recipe, *TINY, timeout=1200)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "built-in corpus" in r.stdout
-    assert "test speakers are not training speakers: no speaker classifier" in r.stdout  # unseen voices
     exp = recipe / "exp" / "espeak_sklearn"
+    assert (exp / "speaker_classifier" / "checkpoints" / "best.pt").is_file()  # 3 training voices
+    assert "one test speaker, unseen in training: no score of the generated voices" in r.stdout
     results = (exp / "RESULTS.md").read_text()
     for model in ("pvae", "vae_sp"):
         assert f"| {model} " in results, model
@@ -93,4 +94,9 @@ def test_fsdd_run_scores_the_voice_of_generated_speech(tmp_path_factory):
     assert re.search(r"^\| speaker classifier, real test speech \| accuracy \| 30 \|", results, flags=re.M)
     test_images = len((recipe / "dump" / "fsdd_sklearn" / "image" / "test" / "utt2label").read_text().splitlines())
     row = re.search(r"^\| pvae image->speech, reference's speaker \| accuracy \| (\d+) \|", results, flags=re.M)
+    assert row and int(row.group(1)) == test_images
+    assert re.search(r"^\| speaker embeddings, real test speech \(leave-one-out\) \| speaker-id \| 30 \| 2 \|",
+                     results, flags=re.M)
+    row = re.search(r"^\| pvae image->speech, reference's speaker \(embeddings\) \| speaker-id \| (\d+) \| 2 \|",
+                    results, flags=re.M)
     assert row and int(row.group(1)) == test_images
