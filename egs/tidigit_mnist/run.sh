@@ -315,6 +315,11 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     skiptool score --metric accuracy --system "$m$suffix image->speech, settled length" \
       --ref "$dir/image2speech_settled/utt2label" --classifier "$exp/speech_classifier" \
       --feats "$dir/image2speech_settled" --results "$results"
+    if [ -f "$dir/image2speech/style_utt2label" ]; then   # the digit leaking from the style reference
+      skiptool score --metric accuracy --system "$m$suffix image->speech says the reference's digit (low is right)" \
+        --ref "$dir/image2speech/style_utt2label" --classifier "$exp/speech_classifier" \
+        --feats "$dir/image2speech" --results "$results"
+    fi
   done
 
   if [ -d "$exp/speaker_classifier" ] && ! test_speakers_seen && ! test_speakers_identifiable; then

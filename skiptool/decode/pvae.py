@@ -133,12 +133,14 @@ def _write_labels(src: Path, out_dir: Path, out_keys: list[str], draws: int) -> 
     return out
 
 
-def _write_style_speakers(style_dir: Path, out_dir: Path, used: dict[str, str]) -> None:
-    """out_dir/utt2spk: each output with the speaker of its style reference, the voice it should
-    have (when the references have a utt2spk)."""
-    if (style_dir / "utt2spk").is_file():
-        speakers = read_table(style_dir / "utt2spk")
-        write_table(out_dir / "utt2spk", {key: speakers[ref] for key, ref in sorted(used.items()) if ref in speakers})
+def _write_style_tables(style_dir: Path, out_dir: Path, used: dict[str, str]) -> None:
+    """Each output with its style reference's speaker (out_dir/utt2spk: the voice it should have)
+    and its reference's class (out_dir/style_utt2label: what it should not say; how often it does
+    measures how much of the class leaks through the style latent), where the references have them."""
+    for table, out in (("utt2spk", "utt2spk"), ("utt2label", "style_utt2label")):
+        if (style_dir / table).is_file():
+            values = read_table(style_dir / table)
+            write_table(out_dir / out, {key: values[ref] for key, ref in sorted(used.items()) if ref in values})
 
 
 def _write_images(out_dir: Path, keys: list[str], images: Tensor) -> None:
@@ -271,7 +273,7 @@ def image_to_speech(model: PVAE, image_dir: Path, out_dir: Path, device: torch.d
         write_table(out_dir / "text", {k: DIGIT_WORDS[int(v)] for k, v in labels.items() if int(v) < 10})
     if used:
         write_table(out_dir / "utt2style", dict(sorted(used.items())))
-        _write_style_speakers(style_speech_dir, out_dir, used)
+        _write_style_tables(style_speech_dir, out_dir, used)
     if style_speech_dir is not None:
         for name in ("conf.yaml", "cmvn.ark"):
             if (style_speech_dir / name).is_file():

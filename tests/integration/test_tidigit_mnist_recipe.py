@@ -59,6 +59,7 @@ def test_all_stages_on_the_builtin_corpus_then_resume(recipe):
     assert "| pvae speech->image | accuracy" in results and "| pvae image->speech | WER" in results
     assert "| pvae image->speech, mean length | accuracy" in results
     assert "| pvae image->speech, settled length | accuracy" in results
+    assert "| pvae image->speech says the reference's digit (low is right) | accuracy" in results
     assert list((exp / "pvae" / "decode_test" / "grids").glob("*.png"))
     assert (exp / "pvae" / "decode_test" / "image2speech" / "griffinlim" / "wav.scp").is_file()
     assert (exp / "pvae" / "decode_test" / "embed" / "speech_z_s_tsne.png").is_file()

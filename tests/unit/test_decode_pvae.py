@@ -98,9 +98,11 @@ def test_image_to_speech_takes_the_reference_length_and_is_vocodable(dirs, tmp_p
         # the voice each output should have: its reference's speaker
         ref_speaker = read_table(dirs["speech"] / "utt2spk")
         assert read_table(tmp_path / "utt2spk") == {k: ref_speaker[used[k]] for k in generated.keys}
+        ref_digit = read_table(dirs["speech"] / "utt2label")  # ... and the digit it should not take from it
+        assert read_table(tmp_path / "style_utt2label") == {k: ref_digit[used[k]] for k in generated.keys}
     else:
         assert {len(f) for f in generated.feats} == {7} and not (tmp_path / "utt2style").exists()
-        assert not (tmp_path / "utt2spk").exists()
+        assert not (tmp_path / "utt2spk").exists() and not (tmp_path / "style_utt2label").exists()
     text = read_table(tmp_path / "text")
     assert text["img00_1"] == "one" and set(text) == set(generated.keys)
     assert (tmp_path / "cmvn.ark").exists() == style and (tmp_path / "conf.yaml").exists() == style
