@@ -97,7 +97,8 @@ class PVAEConfig:
     alpha_cm: float | None = None
     cm_margin: float = 0.5
     cm_negatives: Literal["random", "all"] = "random"
-    # Not in the paper: alpha_ch ramps linearly from 0 over the first N training steps (0 = off).
+    # Not in the paper: alpha_ch ramps linearly from 0 over the first N training steps (0 = off; dev
+    # losses always take the full weight).
     # Early on, CH pulls the unimodal speech z_s to the multimodal one, which then encodes speaking
     # style with a large norm (|mu| ~ 3-4): the RBF kernel of CM is ~0.01 for every pair, its
     # gradient vanishes and CM stays at the margin for hundreds of updates (see conf/train/pvae.yaml).
@@ -126,7 +127,8 @@ class PVAEConfig:
     # after 12 epochs). With z_a of the same utterance instead, z_a carried the digit too and z_s
     # collapsed (CM at its margin).
     alpha_cross_reconstruction: float = 0.0
-    # ... ramped linearly from 0 over the first N training steps (0 = off). Full from step 0 it stalls
+    # ... ramped linearly from 0 over the first N training steps (0 = off; dev losses take the full
+    # weight). Full from step 0 it stalls
     # CM as a strong CH does: the image's z_s grows to rebuild speech, and CM's kernel vanishes.
     cross_reconstruction_warmup_steps: int = 0
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
@@ -385,7 +387,12 @@ class PVAE(nn.Module):
         return self._ramped(self.cfg.alpha_cross_reconstruction, self.cfg.cross_reconstruction_warmup_steps)
 
     def _ramped(self, weight: float, warmup: int) -> float:
-        return weight if not warmup else weight * min(1.0, self.train_steps.item() / warmup)
+        """`weight` ramped over the first `warmup` training steps; in eval mode the full weight, so
+        that the dev loss of every epoch measures the same objective (with the ramped weight, the
+        best dev loss of a cross-reconstruction run was its first epoch, where the term weighed ~0)."""
+        if not warmup or not self.training:
+            return weight
+        return weight * min(1.0, self.train_steps.item() / warmup)
 
     def terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The objective's terms per pair (B,), in nats, as positive costs except `elbo`:

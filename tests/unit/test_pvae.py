@@ -489,6 +489,7 @@ def test_ch_warmup_ramps_alpha_ch_over_training_steps():
         model(batch)
     assert weights == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
     copy = PVAE(tiny(ch_warmup_steps=4))
+    assert copy.eval().ch_weight() == 0.1 and copy.train().ch_weight() == 0.0  # dev losses: the full weight
     copy.load_state_dict(model.state_dict())  # the step count is saved: a resumed run goes on
     assert copy.ch_weight() == pytest.approx(0.1)
     model.eval()
@@ -581,6 +582,8 @@ def test_cross_reconstruction_warmup_ramps_its_weight():
         weights.append(model.cross_reconstruction_weight())
         model(batch)
     assert weights == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+    fresh = PVAE(tiny(alpha_cross_reconstruction=2.0, cross_reconstruction_warmup_steps=4))
+    assert fresh.eval().cross_reconstruction_weight() == 2.0  # dev losses: always the full objective
     assert PVAE(tiny(alpha_cross_reconstruction=2.0)).cross_reconstruction_weight() == 2.0
     with pytest.raises(ValueError, match="cross_reconstruction_warmup_steps"):
         tiny(cross_reconstruction_warmup_steps=-1)
