@@ -128,8 +128,8 @@ class PVAEConfig:
     # collapsed (CM at its margin).
     alpha_cross_reconstruction: float = 0.0
     # ... ramped linearly from 0 over the first N training steps (0 = off; dev losses take the full
-    # weight). Full from step 0 it stalls
-    # CM as a strong CH does: the image's z_s grows to rebuild speech, and CM's kernel vanishes.
+    # weight). Full from step 0 it stalls CM as a strong CH does: the image's z_s grows to rebuild
+    # speech, and CM's kernel vanishes.
     cross_reconstruction_warmup_steps: int = 0
     # Not in the paper (0 = off): training images are randomly rotated (+-degrees), scaled (1 +- scale)
     # and shifted (+-translate of the side) (skiptool/nn/augment.py). With MNIST's 10k test split
