@@ -432,6 +432,26 @@ def featdirs(tmp_path_factory):
             "image": write_image_dir(root / "image", per_class=6, side=S)}
 
 
+def test_registry_dataset_draws_style_utterances_from_utt2spk(featdirs, tmp_path):
+    import shutil
+
+    from skiptool.models import MODELS
+
+    entry, cfg = MODELS["pvae"], tiny(alpha_cross_reconstruction=1.0)
+    pairs = entry.dataset(cfg, featdirs, True, 0)
+    batch = entry.collate([pairs[i] for i in range(4)])
+    assert {"style_speech", "style_speech_lengths"} <= set(batch)
+    assert torch.isfinite(PVAE(cfg)(batch)[0])
+    assert "style_speech" not in entry.dataset(tiny(), featdirs, True, 0)[0]
+    speech = shutil.copytree(featdirs["speech"], tmp_path / "speech")
+    (speech / "utt2spk").write_text("spk00_0 spk00\n")
+    with pytest.raises(SkiptoolError, match=r"utt2spk: no speaker for 'spk00_1'"):
+        entry.dataset(cfg, {**featdirs, "speech": speech}, True, 0)
+    (speech / "utt2spk").unlink()
+    with pytest.raises(SkiptoolError, match=r"speech/utt2spk: not found; alpha_cross_reconstruction"):
+        entry.dataset(cfg, {**featdirs, "speech": speech}, True, 0)
+
+
 def test_registry_dataset_of_each_variant(featdirs):
     from skiptool.data.datasets import FeatsDataset, ImageFeatsDataset, SameClassPairs
     from skiptool.models import MODELS
