@@ -630,6 +630,30 @@ def test_cross_reconstruction_trains_the_decoder_and_the_style_encoder_only():
         tiny("jmvae_kl", alpha_cross_reconstruction=1.0)
 
 
+def test_speech_style_own_lstm_keeps_the_cross_term_off_what_z_s_reads():
+    """With its own LSTM, z_a of unimodal speech no longer shares the pre-encoder of z_s: the cross
+    term reaches the style LSTM and the z_a head, and nothing that z_s is inferred from."""
+    shared = PVAE(tiny(alpha_ch=0.0, alpha_cm=0.0, alpha_cross_reconstruction=1.0))
+    own = PVAE(tiny(alpha_ch=0.0, alpha_cm=0.0, alpha_cross_reconstruction=1.0, speech_style_own_lstm=True))
+    batch = with_style(make_batch())
+    for model in (shared, own):
+        model.terms(batch)["cross_reconstruction"].sum().backward()
+    assert shared.speech_encoder.speech_pre.lstm.weight_ih_l0.grad.abs().sum() > 0
+    encoder = own.speech_encoder
+    reached = {name for name, p in encoder.named_parameters() if p.grad is not None and p.grad.any()}
+    assert reached and all(name.startswith(("own_speech_pre.z_a.", "heads.z_a.")) for name in reached)
+    assert any(name.startswith("own_speech_pre.z_a.") for name in reached)
+    # z_s and z_a of one utterance come from different LSTMs, at the configured sizes
+    speech, lengths = batch["speech"], batch["speech_lengths"]
+    posterior = own.eval().encode_speech(speech, lengths)
+    assert set(posterior) == {"z_s", "z_a"} and posterior["z_a"][0].shape == (speech.size(0), 2)
+    only = encoder(speech, lengths, only=("z_a",))
+    assert set(only) == {"z_a"} and torch.allclose(only["z_a"][0], posterior["z_a"][0])
+    assert len(own.state_dict()) > len(shared.state_dict())  # off by default: old checkpoints load
+    with pytest.raises(ValueError, match="speech_style_own_lstm"):
+        tiny("jmvae_kl", speech_style_own_lstm=True)
+
+
 # ---------------------------------------------------------------- image augmentation
 
 
