@@ -20,7 +20,8 @@ nj=2                    # parallel feature-extraction jobs
 device=auto             # auto | cpu | cuda: where to train and decode
 config=conf/train_pvae.yaml   # PVAE training config (the paper's; conf/train_pvae_crossmodal.yaml: tuned
                         # for cross-modal generation; conf/train_pvae_crossmodal_aug.yaml: that plus image
-                        # augmentation, the model of RESULTS.md's headline); baselines use conf/train_<model>.yaml
+                        # augmentation, the model of RESULTS.md's headline; conf/train_pvae_crossmodal_voice.yaml:
+                        # that in the reference's voice); baselines use conf/train_<model>.yaml
 tag=                    # suffix of the exp dir names, e.g. --tag lr2e-3 -> exp/<setup>/pvae_lr2e-3
 models="pvae pvae_nocm jmvae_kl vae_sp vae_im"   # models to train, decode and score
 speech_corpus=auto      # auto | tidigits | fsdd | audiomnist | speech_commands | espeak
@@ -47,7 +48,8 @@ Options (default):
   --device DEV          auto, cpu or cuda (auto)
   --config FILE         PVAE training config (conf/train_pvae.yaml, the paper's; conf/train_pvae_crossmodal.yaml
                         is tuned for cross-modal generation, conf/train_pvae_crossmodal_aug.yaml adds image
-                        augmentation: one of its two runs met every target, see RESULTS.md)
+                        augmentation: one of its two runs met every target, see RESULTS.md;
+                        conf/train_pvae_crossmodal_voice.yaml also takes the style reference's voice)
   --tag NAME            suffix of exp dir names (none)
   --models LIST         models, quoted (\"pvae pvae_nocm jmvae_kl vae_sp vae_im\")
   --speech-corpus NAME  auto, tidigits, fsdd, audiomnist, speech_commands or espeak (auto:

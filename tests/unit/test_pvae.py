@@ -147,6 +147,18 @@ def test_augmented_config_adds_only_augmentation_and_epochs():
     assert (REPO / "egs" / "tidigit_mnist" / "conf" / "train_pvae_crossmodal_aug.yaml").resolve() == (
         REPO / "conf" / "train" / "pvae_crossmodal_aug.yaml")
 
+def test_voice_config_adds_only_the_cross_term_and_its_style_lstm():
+    augmented, voice = (yaml.safe_load((REPO / "conf" / "train" / f"{name}.yaml").read_text())
+                        for name in ("pvae_crossmodal_aug", "pvae_crossmodal_voice"))
+    changed = {key: value for key, value in voice["model_conf"].items() if augmented["model_conf"][key] != value}
+    assert changed == {"alpha_cross_reconstruction": 1.0, "cross_reconstruction_warmup_steps": 1000,
+                       "speech_style_own_lstm": True}
+    assert set(voice["model_conf"]) == set(augmented["model_conf"]) and voice["train"] == augmented["train"]
+    assert PVAE(from_dict(PVAEConfig, voice["model_conf"], source="pvae_crossmodal_voice")).speech_encoder.own_speech_pre
+    assert (REPO / "egs" / "tidigit_mnist" / "conf" / "train_pvae_crossmodal_voice.yaml").resolve() == (
+        REPO / "conf" / "train" / "pvae_crossmodal_voice.yaml")
+
+
 # ---------------------------------------------------------------- shapes
 
 
